@@ -1,0 +1,142 @@
+// The `entangle` command line. Bad input gets one clear line on stderr and exit code 2.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { AddrError, parseHostPort, toMultiaddr, type HostPort } from "../p2p/addr.ts";
+import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } from "../p2p/token.ts";
+import { Agent, type Role } from "../p2p/agent.ts";
+import { createLogger } from "../p2p/log.ts";
+
+export class UsageError extends Error {}
+
+const collect = (value: string, prev: string[]) => [...prev, value];
+
+function commonFlags(cmd: Command): Command {
+  return cmd
+    .option("--p2p-listen <addr>", "libp2p listen address, HOST:PORT or multiaddr (repeatable)", collect, [])
+    .option("--peer <addr>", "peer to dial, HOST:PORT or multiaddr; no peer id needed (repeatable)", collect, [])
+    .option("--mdns", "discover peers with mDNS on the local network", false)
+    .option("--no-mdns", "disable mDNS (default)")
+    .option("--no-direct", "no direct listener: reachable only through relays")
+    .option("--health-listen <addr>", "serve GET /healthz, /readyz, /metrics on HOST:PORT")
+    .option("--token-file <path>", "read the network token from this file (after $ENTANGLE_NETWORK_TOKEN, $EDGEVPNTOKEN)");
+}
+
+interface CommonOpts {
+  p2pListen: string[];
+  peer: string[];
+  mdns: boolean;
+  direct: boolean;
+  healthListen?: string;
+  tokenFile?: string;
+}
+
+/** Token from ENTANGLE_NETWORK_TOKEN, else EDGEVPNTOKEN, else --token-file. */
+export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, required: boolean): NetworkToken | undefined {
+  let raw: string | undefined;
+  let source = "";
+  if (env.ENTANGLE_NETWORK_TOKEN) [raw, source] = [env.ENTANGLE_NETWORK_TOKEN, "$ENTANGLE_NETWORK_TOKEN"];
+  else if (env.EDGEVPNTOKEN) [raw, source] = [env.EDGEVPNTOKEN, "$EDGEVPNTOKEN"];
+  else if (opts.tokenFile !== undefined) {
+    try {
+      raw = readFileSync(opts.tokenFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`--token-file: cannot read ${opts.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    source = opts.tokenFile;
+  }
+  if (raw === undefined) {
+    if (required) throw new UsageError("no network token: set ENTANGLE_NETWORK_TOKEN (or EDGEVPNTOKEN) or pass --token-file");
+    return undefined;
+  }
+  try {
+    return parseToken(raw);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (from ${source})`);
+  }
+}
+
+async function runAgent(role: Role, opts: CommonOpts): Promise<void> {
+  const token = loadToken(opts, process.env, role.mode !== "relay");
+  const peers = [...opts.peer, ...(token?.peers ?? [])].map((p) => toMultiaddr(p, "--peer"));
+  const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
+  const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
+  const log = createLogger(`entangle-${role.mode}`);
+  const agent = new Agent({ role, token, p2pListen, peers, mdns: opts.mdns, noDirect: !opts.direct, healthListen, log });
+  try {
+    await agent.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(e.code === "EADDRINUSE" || e.code === "EADDRNOTAVAIL" || e.code === "EACCES" ? `cannot listen: ${e.message}` : e.message);
+  }
+  const shutdown = (signal: string) => {
+    log.info({ signal }, "shutting down");
+    agent.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+function buildProgram(): Command {
+  const program = new Command("entangle").description("Connect services across clusters over an encrypted libp2p network").exitOverride();
+  const token = program.command("token").description("create and inspect network tokens");
+  token
+    .command("new")
+    .description("print a fresh network token")
+    .option("--peer <addr>", "embed a rendezvous/relay peer every agent then dials (repeatable)", collect, [])
+    .action((o: { peer: string[] }) => {
+      o.peer.forEach((p) => toMultiaddr(p, "--peer"));
+      process.stdout.write(newToken(o.peer) + "\n");
+    });
+  token
+    .command("inspect [token]")
+    .description("print the token's format and fingerprint as JSON (reads stdin without TOKEN)")
+    .action((arg?: string) => {
+      const raw = arg ?? readFileSync(0, "utf8");
+      try {
+        process.stdout.write(JSON.stringify(inspectToken(raw)) + "\n");
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    });
+
+  const agent = program.command("agent").description("run a network agent");
+  commonFlags(agent.command("expose").description("forward tunnel streams for a service to a TCP target"))
+    .requiredOption("--service <id>", "service id (serviceUUID)")
+    .requiredOption("--target <host:port>", "where connections are forwarded")
+    .action((o: CommonOpts & { service: string; target: string }) =>
+      runAgent({ mode: "expose", service: serviceId(o.service), target: parseHostPort(o.target, "--target") }, o),
+    );
+  commonFlags(agent.command("connect").description("accept TCP connections and carry each to a provider of a service"))
+    .requiredOption("--service <id>", "service id (serviceUUID)")
+    .requiredOption("--listen <host:port>", "local TCP listen address")
+    .action((o: CommonOpts & { service: string; listen: string }) =>
+      runAgent({ mode: "connect", service: serviceId(o.service), listen: parseHostPort(o.listen, "--listen", true) }, o),
+    );
+  commonFlags(agent.command("relay").description("relay traffic and help members find each other (token optional)")).action((o: CommonOpts) =>
+    runAgent({ mode: "relay" }, o),
+  );
+  return program;
+}
+
+function serviceId(s: string): string {
+  if (s.trim() === "" || s.length > 253) throw new UsageError(`--service: must be 1-253 characters, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version are not errors
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    if (err instanceof UsageError || err instanceof AddrError || err instanceof TokenError) {
+      process.stderr.write(`entangle: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

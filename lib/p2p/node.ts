@@ -1,0 +1,73 @@
+// The libp2p node every agent mode runs: TCP + Noise + yamux, circuit relay v2, optional mDNS.
+// Limits are sized for tunnels carrying ~1,000+ concurrent TCP connections (one stream each):
+// libp2p's defaults (32 inbound / 64 outbound streams per protocol, 10 early streams, 5 inbound
+// connections per second per host, 4 MiB read buffer under a 16 MiB yamux window) break them.
+import { createLibp2p, type Libp2p } from "libp2p";
+import { tcp } from "@libp2p/tcp";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { identify } from "@libp2p/identify";
+import { mdns } from "@libp2p/mdns";
+import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import type { Multiaddr } from "@multiformats/multiaddr";
+
+export const STREAM_LIMIT = 8192;
+/** yamux per-stream receive window: big enough for bulk throughput on a LAN/WAN path. */
+const STREAM_WINDOW = 4 * 1024 * 1024;
+
+export interface NodeOptions {
+  listen: Multiaddr[];
+  /** Listen on relays too (reservations), so peers that only know a relay can reach us. */
+  viaRelays: boolean;
+  relayServer: boolean;
+  mdnsTag?: string;
+}
+
+export async function createNode(opts: NodeOptions): Promise<Libp2p> {
+  const listen = opts.listen.map((a) => a.toString());
+  if (opts.viaRelays) listen.push("/p2p-circuit");
+  return createLibp2p({
+    addresses: { listen },
+    transports: [
+      tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
+      circuitRelayTransport({ maxInboundStopStreams: STREAM_LIMIT, maxOutboundStopStreams: STREAM_LIMIT }),
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [
+      yamux({
+        maxInboundStreams: STREAM_LIMIT,
+        maxOutboundStreams: STREAM_LIMIT,
+        maxEarlyStreams: 1024,
+        enableKeepAlive: true,
+        streamOptions: {
+          initialStreamWindowSize: 256 * 1024,
+          maxStreamWindowSize: STREAM_WINDOW,
+          // must exceed the window, or a paused stream is reset under bulk load
+          maxReadBufferLength: 2 * STREAM_WINDOW,
+          inactivityTimeout: 0,
+        },
+      }),
+    ],
+    connectionManager: {
+      maxConnections: 2048,
+      inboundConnectionThreshold: 200,
+      maxIncomingPendingConnections: 256,
+      dialTimeout: 10_000,
+    },
+    peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
+    services: {
+      identify: identify(),
+      ...(opts.relayServer
+        ? {
+            relay: circuitRelayServer({
+              // members' tunnels are long-lived and bulky: no per-circuit data or time limit
+              reservations: { maxReservations: 1024, applyDefaultLimit: false },
+              maxInboundHopStreams: STREAM_LIMIT,
+              maxOutboundHopStreams: STREAM_LIMIT,
+              maxOutboundStopStreams: STREAM_LIMIT,
+            }),
+          }
+        : {}),
+    },
+  });
+}

@@ -1,0 +1,85 @@
+// Bridges one TCP socket and one libp2p stream, both ways, event-driven (no async iterators on
+// the data path): backpressure in each direction (pause the reader while the writer is full),
+// half-close propagated (TCP FIN <-> stream close of the writable end), resets propagated as
+// resets (TCP RST / socket error <-> stream abort), and nothing buffered without bound.
+import type { Socket } from "node:net";
+import type { Stream, StreamMessageEvent, StreamCloseEvent } from "@libp2p/interface";
+
+export interface PipeCounters {
+  /** bytes read from the TCP socket and sent into the stream */
+  sent(n: number): void;
+  /** bytes received from the stream and written to the TCP socket */
+  received(n: number): void;
+}
+
+export interface PipeResult {
+  reset: boolean;
+}
+
+export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeCounters): Promise<PipeResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let socketClosed = false;
+    let streamClosed = false;
+    let reset = false;
+    const finish = () => {
+      if (settled || !socketClosed || !streamClosed) return;
+      settled = true;
+      resolve({ reset });
+    };
+
+    // TCP -> stream
+    socket.on("data", (buf: Buffer) => {
+      counters.sent(buf.length);
+      if (!stream.send(buf)) socket.pause();
+    });
+    stream.addEventListener("drain", () => socket.resume());
+    socket.on("end", () => {
+      // client half-closed: close our writable end once queued bytes are out
+      stream.close().catch((err: Error) => stream.abort(err));
+    });
+
+    // stream -> TCP
+    stream.addEventListener("message", (evt: StreamMessageEvent) => {
+      const data = evt.data;
+      let ok = true;
+      if (data instanceof Uint8Array) {
+        counters.received(data.byteLength);
+        ok = socket.write(data);
+      } else {
+        counters.received(data.byteLength);
+        for (const chunk of data) ok = socket.write(chunk);
+      }
+      if (!ok) stream.pause();
+    });
+    socket.on("drain", () => stream.resume());
+    stream.addEventListener("end", () => {
+      if (!socket.destroyed) socket.end();
+    });
+
+    // errors and resets
+    socket.on("error", (err: Error) => {
+      reset = true;
+      stream.abort(err);
+    });
+    socket.on("close", () => {
+      socketClosed = true;
+      // a socket destroyed while the stream still runs (e.g. idle timeout) must not leak it
+      if (stream.status === "open" || stream.status === "closing") {
+        if (stream.writeStatus === "writable") stream.abort(new Error("TCP connection closed"));
+      }
+      finish();
+    });
+    stream.addEventListener("close", (evt: StreamCloseEvent) => {
+      streamClosed = true;
+      if (evt.error !== undefined) {
+        reset = true;
+        if (!socket.destroyed) socket.resetAndDestroy();
+      } else if (!socket.destroyed && socket.writableEnded && socket.readableEnded) {
+        socket.destroy();
+      }
+      finish();
+    });
+    socket.resume();
+  });
+}

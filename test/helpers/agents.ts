@@ -1,0 +1,154 @@
+// Runs real `entangle` agent processes for the p2p suites and reads their JSON logs.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export const ENTANGLE = fileURLToPath(new URL("../../bin/entangle.js", import.meta.url));
+
+export interface LogLine {
+  msg: string;
+  [k: string]: unknown;
+}
+
+export class AgentProcess {
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  private waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  readonly exited: Promise<number | null>;
+
+  readonly child: ChildProcess;
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+    createInterface({ input: child.stderr! }).on("line", (text) => {
+      this.stderr.push(text);
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        return;
+      }
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
+    });
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+  }
+
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+    const found = this.lines.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for log line; last lines:\n${this.stderr.slice(-10).join("\n")}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+
+  waitMsg(msg: string, timeoutMs?: number): Promise<LogLine> {
+    return this.waitFor((l) => l.msg === msg, timeoutMs);
+  }
+
+  /** The agent's direct libp2p address (from its start-up log). */
+  async p2pAddr(): Promise<string> {
+    const l = await this.waitMsg("agent started");
+    return (l.addrs as string[]).find((a) => !a.includes("p2p-circuit"))!;
+  }
+
+  async listenPort(): Promise<number> {
+    const l = await this.waitMsg("accepting connections");
+    return Number(String(l.listen).split(":").pop());
+  }
+
+  async healthPort(): Promise<number> {
+    const l = await this.waitMsg("health endpoint listening");
+    return Number(String(l.health).split(":").pop());
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+const running = new Set<AgentProcess>();
+
+export function runEntangle(args: string[], env: Record<string, string | undefined> = {}): AgentProcess {
+  const child = spawn(process.execPath, [ENTANGLE, ...args], {
+    env: { ...process.env, ENTANGLE_NETWORK_TOKEN: undefined, EDGEVPNTOKEN: undefined, ENTANGLE_LOG_LEVEL: "debug", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const p = new AgentProcess(child);
+  running.add(p);
+  void p.exited.then(() => running.delete(p));
+  return p;
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.kill()));
+}
+
+/** Runs a short CLI command to completion. */
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [ENTANGLE, ...args], {
+    env: { ...process.env, ENTANGLE_NETWORK_TOKEN: undefined, EDGEVPNTOKEN: undefined, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** A TCP server on 127.0.0.1 with an ephemeral port. */
+export async function tcpServer(onSocket: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer({ allowHalfOpen: true }, onSocket);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+export function dial(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+/** Sends `payload` (optional), half-closes, and collects everything until EOF or error. */
+export function exchange(port: number, payload?: Buffer): Promise<{ data: Buffer; error?: string }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    s.on("data", (d) => chunks.push(d));
+    s.once("connect", () => (payload === undefined ? s.end() : s.end(payload)));
+    s.once("end", () => {
+      s.destroy();
+      resolve({ data: Buffer.concat(chunks) });
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => resolve({ data: Buffer.concat(chunks), error: err.code ?? err.message }));
+  });
+}
+
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await fn();
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw last;
+}
+
+export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+  return { status: res.status, body: await res.text() };
+}
