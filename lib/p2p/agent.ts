@@ -244,27 +244,18 @@ export class Agent {
   private initiateAuth(conn: Connection): void {
     const peer = conn.remotePeer.toString();
     if (this.members.has(peer) || this.pendingAuth.has(peer)) return;
-    const run = (async () => {
-      // a connection that does not speak our auth protocol is a relay or a stranger: not an error
-      const protocols = await this.waitForIdentify(conn);
-      if (protocols !== undefined && !protocols.includes(AUTH_PROTOCOL)) return;
-      try {
-        const hello = await proveAsInitiator(conn, this.node.peerId.toString(), this.keys!.auth, this.hello());
-        this.admit(peer, hello);
-      } catch (err) {
-        this.refuse(conn, err as Error);
-      }
-    })().finally(() => this.pendingAuth.delete(peer));
+    this.log.debug({ peer, addr: conn.remoteAddr.toString() }, "proving membership");
+    const run = proveAsInitiator(conn, this.node.peerId.toString(), this.keys!.auth, this.hello())
+      .then(
+        (hello) => this.admit(peer, hello),
+        (err: Error) => {
+          // a peer that does not speak our membership protocol is a relay or a stranger: not an error
+          if (err.name === "UnsupportedProtocolError") this.log.debug({ peer }, "peer does not speak the membership protocol (a relay?)");
+          else this.refuse(conn, err);
+        },
+      )
+      .finally(() => this.pendingAuth.delete(peer));
     this.pendingAuth.set(peer, run);
-  }
-
-  private async waitForIdentify(conn: Connection): Promise<string[] | undefined> {
-    for (let i = 0; i < 50 && conn.status === "open"; i++) {
-      const p = await this.node.peerStore.get(conn.remotePeer).then((x) => x.protocols, () => [] as string[]);
-      if (p.length > 0) return p;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return undefined;
   }
 
   private async respondAuth(stream: Stream, conn: Connection): Promise<void> {
@@ -286,7 +277,10 @@ export class Agent {
   private refuse(conn: Connection, err: Error): void {
     if (err instanceof MembershipError) {
       this.metrics.authFailures.inc();
-      this.log.warn({ peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString(), reason: err.message }, "peer refused: not a member of this network (different token?)");
+      const peer = conn.remotePeer.toString();
+      this.log.warn({ peer, addr: conn.remoteAddr.toString(), reason: err.message }, "peer refused: not a member of this network (different token?)");
+      // don't hammer a peer of another network; a fixed peer restarts with a new identity anyway
+      for (const t of this.dialTargets) if (t.peer === peer) t.nextAttempt = Date.now() + 15_000;
       void conn.close().catch(() => {});
     } else {
       this.log.debug({ peer: conn.remotePeer.toString(), err: err.message }, "membership exchange failed");

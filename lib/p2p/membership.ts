@@ -51,7 +51,13 @@ export async function proveAsInitiator(conn: Connection, localId: string, key: B
     const nResp = Buffer.from(String(r.nonce ?? ""), "base64");
     if (nResp.length !== 32) throw new MembershipError("malformed membership reply");
     const t = transcript(localId, conn.remotePeer.toString(), nInit, nResp);
-    verify(key, "responder", t, r.mac);
+    try {
+      verify(key, "responder", t, r.mac);
+    } catch (err) {
+      // tell the responder, so both ends log the refusal
+      await ch.send({ error: "membership proof failed" }).catch(() => {});
+      throw err;
+    }
     await ch.send({ mac: mac(key, "initiator", t).toString("base64"), hello });
     const done = await ch.recv<Msg>();
     if (done.error !== undefined) throw new MembershipError(`remote refused: ${done.error}`);
@@ -76,6 +82,7 @@ export async function proveAsResponder(stream: Stream, conn: Connection, localId
     const t = transcript(conn.remotePeer.toString(), localId, nInit, nResp);
     await ch.send({ nonce: nResp.toString("base64"), mac: mac(key, "responder", t).toString("base64") });
     const second = await ch.recv<Msg>();
+    if (second.error !== undefined) throw new MembershipError(`remote refused: ${second.error} (peer holds a different network token)`);
     try {
       verify(key, "initiator", t, second.mac);
     } catch (err) {

@@ -54,7 +54,9 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     });
     socket.on("drain", () => stream.resume());
     stream.addEventListener("end", () => {
-      if (!socket.destroyed) socket.end();
+      // a remote reset also ends the readable side (just before 'close' with the error):
+      // that must reach the client as RST, not FIN
+      if (stream.status !== "reset" && !socket.destroyed) socket.end();
     });
 
     // errors and resets
