@@ -247,7 +247,7 @@ export class Agent {
     this.log.debug({ peer, addr: conn.remoteAddr.toString() }, "proving membership");
     const run = proveAsInitiator(conn, this.node.peerId.toString(), this.keys!.auth, this.hello())
       .then(
-        (hello) => this.admit(peer, hello),
+        (hello) => this.admit(peer, hello, conn),
         (err: Error) => {
           // a peer that does not speak our membership protocol is a relay or a stranger: not an error
           if (err.name === "UnsupportedProtocolError") this.log.debug({ peer }, "peer does not speak the membership protocol (a relay?)");
@@ -261,17 +261,18 @@ export class Agent {
   private async respondAuth(stream: Stream, conn: Connection): Promise<void> {
     const peer = conn.remotePeer.toString();
     const run = proveAsResponder(stream, conn, this.node.peerId.toString(), this.keys!.auth, this.hello()).then(
-      (hello) => this.admit(peer, hello),
+      (hello) => this.admit(peer, hello, conn),
       (err: Error) => this.refuse(conn, err),
     );
     this.pendingAuth.set(peer, run);
     await run.finally(() => this.pendingAuth.delete(peer));
   }
 
-  private admit(peer: string, hello: Hello): void {
+  private admit(peer: string, hello: Hello, conn: Connection): void {
     this.members.add(peer, hello.services);
     this.metrics.members.set(this.members.size);
-    this.log.info({ peer, provides: hello.services.includes(this.tag ?? "") }, "member authenticated");
+    const path = conn.remoteAddr.toString().includes("/p2p-circuit") ? "relayed" : "direct";
+    this.log.info({ peer, provides: hello.services.includes(this.tag ?? ""), path, encryption: conn.encryption }, "member authenticated");
   }
 
   private refuse(conn: Connection, err: Error): void {

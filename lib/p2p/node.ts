@@ -5,6 +5,7 @@
 import { createLibp2p, type Libp2p } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
+import { noiseAesGcm } from "./encryption.ts";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
@@ -32,15 +33,17 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
       tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
       circuitRelayTransport({ maxInboundStopStreams: STREAM_LIMIT, maxOutboundStopStreams: STREAM_LIMIT }),
     ],
-    connectionEncrypters: [noise()],
+    // preferred first; plain Noise for peers that only speak it
+    connectionEncrypters: [noiseAesGcm(), noise()],
     streamMuxers: [
       yamux({
         maxInboundStreams: STREAM_LIMIT,
         maxOutboundStreams: STREAM_LIMIT,
         maxEarlyStreams: 1024,
+        maxMessageSize: 1024 * 1024,
         enableKeepAlive: true,
         streamOptions: {
-          initialStreamWindowSize: 256 * 1024,
+          initialStreamWindowSize: STREAM_WINDOW,
           maxStreamWindowSize: STREAM_WINDOW,
           // must exceed the window, or a paused stream is reset under bulk load
           maxReadBufferLength: 2 * STREAM_WINDOW,

@@ -34,7 +34,8 @@ describe("relay", () => {
     const exp = runEntangle(["agent", "expose", "--service", service, "--target", `127.0.0.1:${httpPort}`, "--peer", addr, ...mode], env);
     const con = runEntangle(["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--peer", addr, ...mode], env);
     const port = await con.listenPort();
-    await con.waitMsg("member authenticated", 20_000);
+    const auth = await con.waitMsg("member authenticated", 20_000);
+    if (mode[0] === "--no-direct") expect(auth.path).toBe("relayed");
     await exp.waitMsg("member authenticated");
     expect((await httpGet(port, "/hi")).body).toBe("relayed /hi");
     // the relay never proved membership with anyone and never saw the service name

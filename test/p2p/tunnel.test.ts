@@ -74,6 +74,8 @@ describe("tunnel", () => {
       expect(metrics).toMatch(/entangle_tunnel_bytes_total\{direction="sent"\} [1-9]/);
       expect(metrics).toMatch(/entangle_authenticated_peers 1/);
       expect((await httpGet(health, "/healthz")).status).toBe(200);
+      const auth = await con.agent.waitMsg("member authenticated");
+      expect(auth).toMatchObject({ encryption: "/entangle/noise-aes256gcm/1.0.0", path: "direct" });
     } finally {
       http.close();
     }
