@@ -48,7 +48,10 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
         ok = socket.write(data);
       } else {
         counters.received(data.byteLength);
+        // one writev for the whole message instead of a syscall per chunk
+        socket.cork();
         for (const chunk of data) ok = socket.write(chunk);
+        socket.uncork();
       }
       if (!ok) stream.pause();
     });
