@@ -1,0 +1,37 @@
+// Manifests (entangle-proxy.kairos.io/v1alpha1): YAML documents applied to the remote cluster
+// whose Kubernetes API is exposed on the network as `serviceUUID`.
+import { a, RegisterKind } from "pepr";
+import type { Condition } from "./conditions.ts";
+
+export interface ManifestsSpec {
+  serviceUUID: string;
+  secretRef: string;
+  manifests?: string[];
+}
+
+export interface AppliedObject {
+  /** index of the entry in spec.manifests */
+  index: number;
+  apiVersion?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  state: "Applied" | "Failed" | "Deleted";
+  message?: string;
+}
+
+export interface ManifestsStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  applied?: AppliedObject[];
+  lastSync?: string;
+}
+
+export class Manifests extends a.GenericKind {
+  declare spec?: ManifestsSpec;
+  declare status?: ManifestsStatus;
+}
+
+export const manifestsGVK = { group: "entangle-proxy.kairos.io", version: "v1alpha1", kind: "Manifests", plural: "manifests" };
+
+RegisterKind(Manifests, manifestsGVK);
