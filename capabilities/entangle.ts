@@ -1,0 +1,34 @@
+// Entanglement controller and sidecar injection: Pepr bindings only, logic in lib/.
+import { Capability, a } from "pepr";
+import { Entanglement } from "../lib/crds/index.ts";
+import { reconcileEntanglement, reconcileOwnerOf, reconcileUsersOfSecret } from "../lib/controller/entanglement.ts";
+import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
+
+export const Entangle = new Capability({
+  name: "entangle",
+  description: "Entanglement controller and entangle sidecar injection",
+});
+
+const { When } = Entangle;
+
+When(Entanglement)
+  .IsCreatedOrUpdated()
+  .Reconcile((cr) => reconcileEntanglement(cr));
+
+// the agent Deployment's availability feeds the Entanglement's Ready condition
+When(a.Deployment)
+  .IsCreatedOrUpdated()
+  .WithLabel("app.kubernetes.io/managed-by", "entangle")
+  .Watch((dep) => reconcileOwnerOf(dep));
+
+// a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status
+When(a.Secret).IsCreatedOrUpdated().Watch((s) => reconcileUsersOfSecret(s));
+When(a.Secret).IsDeleted().Watch((s) => reconcileUsersOfSecret(s));
+
+When(a.Pod)
+  .IsCreated()
+  .Mutate((req) => mutatePod(req));
+
+When(a.Pod)
+  .IsCreated()
+  .Validate((req) => validatePod(req));

@@ -1,0 +1,3 @@
+import { Entangle } from "./entangle.ts";
+
+export const capabilities = [Entangle];

@@ -1,0 +1,115 @@
+// Entanglement reconcile: render the desired agent Deployment (and Service for inbound),
+// server-side apply them, and report in status + Events. Deletion is left to Kubernetes'
+// garbage collector through ownerReferences: nothing to do when the module is down, nothing
+// left behind.
+import { K8s, kind, Log } from "pepr";
+import { Entanglement, setCondition, type Condition, type EntanglementStatus } from "../crds/index.ts";
+import { renderEntanglement, MANAGED_BY } from "../render/entanglement.ts";
+import { emitEvent } from "../k8s/events.ts";
+import { checkTokenSecret } from "../k8s/secrets.ts";
+import { moduleConfig, type ModuleConfig } from "../config.ts";
+
+type Ready = Omit<Condition, "lastTransitionTime">;
+
+export async function reconcileEntanglement(cr: Entanglement, cfg: ModuleConfig = moduleConfig()): Promise<void> {
+  if (cr.metadata?.deletionTimestamp) return;
+  const namespace = cr.metadata!.namespace!;
+  const generation = cr.metadata?.generation;
+  const rendered = renderEntanglement(cr, cfg);
+  if (!rendered.ok) {
+    await writeStatus(cr, { type: "Ready", status: "False", reason: rendered.reason, message: rendered.message, observedGeneration: generation }, { lastError: rendered.message, phase: "Invalid" });
+    return;
+  }
+
+  let ready: Ready;
+  let extra: Partial<EntanglementStatus> = { direction: rendered.direction };
+  try {
+    await K8s(kind.Deployment).Apply(rendered.deployment as kind.Deployment, { force: true });
+    if (rendered.service) await K8s(kind.Service).Apply(rendered.service as kind.Service, { force: true });
+    else await deleteStaleService(namespace, cr.metadata!.name!);
+
+    const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
+    const deployment = await K8s(kind.Deployment).InNamespace(namespace).Get((rendered.deployment.metadata as { name: string }).name);
+    const readyReplicas = deployment.status?.readyReplicas ?? 0;
+    const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
+    extra = { ...extra, readyReplicas };
+    if (!secret.ok) {
+      ready = { type: "Ready", status: "False", reason: secret.reason, message: `${secret.message}: the agent cannot start until it exists` };
+      extra = { ...extra, phase: "Pending", lastError: secret.message };
+    } else if (available && readyReplicas > 0) {
+      ready = { type: "Ready", status: "True", reason: "AgentAvailable", message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}` };
+      extra = { ...extra, phase: "Ready", lastError: undefined };
+    } else {
+      ready = { type: "Ready", status: "False", reason: "AgentNotReady", message: `waiting for the agent Deployment (${readyReplicas}/1 ready)` };
+      extra = { ...extra, phase: "Pending", lastError: undefined };
+    }
+  } catch (err) {
+    const message = apiMessage(err);
+    Log.error({ err: message, name: cr.metadata?.name, namespace }, "entanglement reconcile failed");
+    ready = { type: "Ready", status: "False", reason: "ApplyFailed", message };
+    extra = { ...extra, phase: "Error", lastError: message };
+  }
+  await writeStatus(cr, { ...ready, observedGeneration: generation }, extra);
+}
+
+/** inbound -> outbound: the Service we made earlier must go (only ours: managed-by label). */
+async function deleteStaleService(namespace: string, name: string): Promise<void> {
+  try {
+    const svc = await K8s(kind.Service).InNamespace(namespace).Get(name);
+    if (svc.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY["app.kubernetes.io/managed-by"]) await K8s(kind.Service).InNamespace(namespace).Delete(name);
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}
+
+async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<EntanglementStatus>): Promise<void> {
+  const old = cr.status ?? {};
+  const status: EntanglementStatus = {
+    ...old,
+    ...extra,
+    observedGeneration: cr.metadata?.generation,
+    conditions: setCondition(old.conditions, ready),
+  };
+  if (extra.lastError === undefined) delete status.lastError;
+  const before = JSON.stringify(old.conditions?.find((c) => c.type === "Ready"));
+  const after = JSON.stringify(status.conditions!.find((c) => c.type === "Ready"));
+  if (JSON.stringify(normalize(old)) === JSON.stringify(normalize(status))) return; // nothing new: no write, no event loop
+  await K8s(Entanglement).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus });
+  if (before !== after) {
+    const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
+    await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);
+  }
+}
+
+function normalize(s: EntanglementStatus): unknown {
+  return { ...s, conditions: [...(s.conditions ?? [])].sort((a, b) => a.type.localeCompare(b.type)) };
+}
+
+/** The API server's own message where there is one (e.g. a refused apply). */
+export function apiMessage(err: unknown): string {
+  const e = err as { data?: { message?: string }; message?: string };
+  return e?.data?.message ?? e?.message ?? String(err);
+}
+
+/** Re-reconciles the Entanglement owning a Deployment we manage (its availability changed). */
+export async function reconcileOwnerOf(obj: kind.Deployment): Promise<void> {
+  const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
+  if (!owner || !obj.metadata?.namespace) return;
+  await reconcileByName(obj.metadata.namespace, owner.name);
+}
+
+/** Re-reconciles every Entanglement in the namespace that uses this Secret. */
+export async function reconcileUsersOfSecret(secret: kind.Secret): Promise<void> {
+  const namespace = secret.metadata?.namespace;
+  if (!namespace) return;
+  const list = await K8s(Entanglement).InNamespace(namespace).Get();
+  for (const cr of list.items) if (cr.spec?.secretRef === secret.metadata?.name) await reconcileEntanglement(cr);
+}
+
+async function reconcileByName(namespace: string, name: string): Promise<void> {
+  try {
+    await reconcileEntanglement(await K8s(Entanglement).InNamespace(namespace).Get(name));
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}

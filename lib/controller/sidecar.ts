@@ -1,0 +1,33 @@
+// Sidecar injection at Pod admission. Mutate adds the agent; Validate (which runs after all
+// mutations) admits every pod but attaches warnings that `kubectl` prints when labels are
+// incomplete (pod left untouched) or the Secret is missing (the sidecar then waits for it,
+// and the pod's status says why: CreateContainerConfigError naming the Secret).
+import type { PeprMutateRequest, PeprValidateRequest, a } from "pepr";
+import { parseSidecarRequest, alreadyInjected, renderSidecar, INJECTED_ANNOTATION } from "../render/sidecar.ts";
+import { checkTokenSecret } from "../k8s/secrets.ts";
+import { moduleConfig, type ModuleConfig } from "../config.ts";
+
+export function mutatePod(req: PeprMutateRequest<a.Pod>, cfg: ModuleConfig = moduleConfig()): void {
+  const pod = req.Raw;
+  const parsed = parseSidecarRequest(pod);
+  if (parsed.kind !== "ok" || alreadyInjected(pod)) return;
+  const sidecar = renderSidecar(parsed.request, cfg);
+  pod.spec = pod.spec ?? { containers: [] };
+  // first init container: later init containers can already use the tunnel
+  pod.spec.initContainers = [sidecar as never, ...(pod.spec.initContainers ?? [])];
+  if (parsed.request.hostNetwork) {
+    pod.spec.hostNetwork = true;
+    pod.spec.dnsPolicy = "ClusterFirstWithHostNet";
+  }
+  req.SetAnnotation(INJECTED_ANNOTATION, `${parsed.request.mode} ${parsed.request.service}`);
+}
+
+export async function validatePod(req: PeprValidateRequest<a.Pod>) {
+  const parsed = parseSidecarRequest(req.Raw);
+  if (parsed.kind === "none") return req.Approve();
+  if (parsed.kind === "incomplete") return req.Approve([parsed.message]);
+  const namespace = req.Raw.metadata?.namespace || req.Request.namespace || "default";
+  const secret = await checkTokenSecret(namespace, parsed.request.secret);
+  if (!secret.ok) return req.Approve([`entangle: ${secret.message}; the sidecar starts once it exists`]);
+  return req.Approve();
+}
