@@ -1,3 +1,4 @@
 import { Entangle } from "./entangle.ts";
+import { EntangleProxy } from "./entangle-proxy.ts";
 
-export const capabilities = [Entangle];
+export const capabilities = [Entangle, EntangleProxy];

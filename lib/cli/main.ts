@@ -55,12 +55,12 @@ export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, 
   }
 }
 
-async function runAgent(role: Role, opts: CommonOpts): Promise<void> {
+async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode): Promise<void> {
   const token = loadToken(opts, process.env, role.mode !== "relay");
   const peers = [...opts.peer, ...(token?.peers ?? [])].map((p) => toMultiaddr(p, "--peer"));
   const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
-  const log = createLogger(`entangle-${role.mode}`);
+  const log = createLogger(`entangle-${name}`);
   const agent = new Agent({ role, token, p2pListen, peers, mdns: opts.mdns, noDirect: !opts.direct, healthListen, log });
   try {
     await agent.start();
@@ -112,6 +112,24 @@ function buildProgram(): Command {
     .action((o: CommonOpts & { service: string; listen: string }) =>
       runAgent({ mode: "connect", service: serviceId(o.service), listen: parseHostPort(o.listen, "--listen", true) }, o),
     );
+  commonFlags(agent.command("api-proxy").description("serve this cluster's Kubernetes API on the network as a service"))
+    .requiredOption("--service <id>", "service id (serviceUUID)")
+    .option("--kubeconfig <path>", "kubeconfig of the cluster to serve (default: in-cluster service account)")
+    .option("--as <user>", "impersonate this user for every request")
+    .option("--as-group <group>", "impersonate this group (repeatable)", collect, [])
+    .action(async (o: CommonOpts & { service: string; kubeconfig?: string; as?: string; asGroup: string[] }) => {
+      const service = serviceId(o.service);
+      loadToken(o, process.env, true); // fail on a bad token before touching the cluster
+      // loaded only here: the Kubernetes client is heavy and no other command needs it
+      const { startApiProxy } = await import("../remote/api-proxy.ts");
+      let proxy;
+      try {
+        proxy = await startApiProxy({ kubeconfig: o.kubeconfig, impersonateUser: o.as, impersonateGroups: o.asGroup });
+      } catch (err) {
+        throw new UsageError(`api-proxy: ${(err as Error).message}`);
+      }
+      await runAgent({ mode: "expose", service, target: { host: "127.0.0.1", port: proxy.port } }, o, "api-proxy");
+    });
   commonFlags(agent.command("relay").description("relay traffic and help members find each other (token optional)")).action((o: CommonOpts) =>
     runAgent({ mode: "relay" }, o),
   );
