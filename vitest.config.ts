@@ -2,10 +2,25 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     // p2p suites spawn real agent processes; two cores: keep files sequential.
     fileParallelism: false,
+    // Projects inherit the options above (extends: true). Only the k8s project has the control
+    // plane globalSetup, and vitest runs a project's globalSetup only when that project has test
+    // files in the run: `vitest run test/unit` or `test/p2p` never starts a cluster.
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { extends: true, test: { name: "p2p", include: ["test/p2p/**/*.test.ts"] } },
+      {
+        extends: true,
+        test: {
+          name: "k8s",
+          include: ["test/k8s/**/*.test.ts", "test/e2e/**/*.test.ts"],
+          // Starts (building on first use, no timeout applies) a local control plane: hack/cluster.sh.
+          globalSetup: ["test/k8s/cluster.global.ts"],
+        },
+      },
+    ],
   },
 });
