@@ -3,21 +3,39 @@
 import { a, RegisterKind } from "pepr";
 import type { Condition } from "./conditions.ts";
 
+/** core/v1 EnvVar; valueFrom is passed through as written. */
 export interface EnvVar {
   name: string;
   value?: string;
   valueFrom?: Record<string, unknown>;
 }
 
+/** core/v1 ServicePort, loosely: only what the renderer reads is typed. */
+export interface ServicePortLike {
+  name?: string;
+  port: number;
+  protocol?: string;
+  targetPort?: number | string;
+  [field: string]: unknown;
+}
+
+/** core/v1 ServiceSpec, loosely; `selector` is always replaced by the agent's labels. */
+export interface ServiceSpecLike {
+  ports?: ServicePortLike[];
+  type?: string;
+  [field: string]: unknown;
+}
+
 export interface EntanglementSpec {
   serviceUUID: string;
   secretRef: string;
+  /** outbound: host to forward to; inbound: address to listen on */
   host?: string;
   /** the seed writes it as a string ("80"); integers are accepted too */
   port?: string | number;
   hostNetwork?: boolean;
   inbound?: boolean;
-  serviceSpec?: Record<string, unknown>;
+  serviceSpec?: ServiceSpecLike;
   env?: EnvVar[];
   /** agent image for this Entanglement (default: the module's ENTANGLE_AGENT_IMAGE) */
   image?: string;
@@ -33,6 +51,7 @@ export interface EntanglementStatus {
   conditions?: Condition[];
 }
 
+// `declare` only: a field initializer would overwrite what kubernetes-fluent-client assigns.
 export class Entanglement extends a.GenericKind {
   declare spec?: EntanglementSpec;
   declare status?: EntanglementStatus;

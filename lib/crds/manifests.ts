@@ -24,9 +24,13 @@ export interface ManifestsStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   applied?: AppliedObject[];
+  /** entries of `applied` in state Applied: a printer column cannot count an array */
+  appliedCount?: number;
+  /** RFC 3339 time the status last changed */
   lastSync?: string;
 }
 
+// `declare` only: a field initializer would overwrite what kubernetes-fluent-client assigns.
 export class Manifests extends a.GenericKind {
   declare spec?: ManifestsSpec;
   declare status?: ManifestsStatus;

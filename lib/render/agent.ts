@@ -1,15 +1,26 @@
 // The agent container every rendered object runs: `entangle agent <mode>` with the token from
 // the user's Secret (a secretKeyRef: the value is never copied), the module's peers, probes on
 // the health port and a locked-down security context.
+import { isIP } from "node:net";
+import type { kind } from "pepr";
 import type { EnvVar } from "../crds/entanglement.ts";
 
+export type Container = NonNullable<kind.Pod["spec"]>["containers"][number];
+
 export const TOKEN_KEY = "network_token";
+export const TOKEN_ENV = "ENTANGLE_NETWORK_TOKEN";
 export const AGENT_CONTAINER = "entangle-agent";
 export const DEFAULT_HEALTH_PORT = 8089;
+/** at most 15 characters, and unlikely to clash with the app's port names in a sidecar's pod */
+const HEALTH_PORT_NAME = "entangle-health";
 
 export interface AgentOptions {
   image: string;
+  /** the module's ENTANGLE_PEERS: every agent dials them */
   peers: string[];
+  /** Deployments: preferred health port (default 8089), moved off the service port. Sidecars
+   *  take theirs from the pod (entanglement.kairos.io/health_port). */
+  healthPort?: number;
   imagePullPolicy?: string;
 }
 
@@ -26,7 +37,19 @@ export interface AgentSpec {
   readiness: boolean;
 }
 
-export function agentContainer(spec: AgentSpec, opts: AgentOptions): Record<string, unknown> {
+const DEFAULT_RESOURCES = { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } };
+
+const SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
   const args = ["agent", spec.mode, "--service", spec.service, spec.mode === "expose" ? "--target" : "--listen", spec.address, "--health-listen", `0.0.0.0:${spec.healthPort}`];
   for (const peer of opts.peers) args.push("--peer", peer);
   const probe = (path: string) => ({ httpGet: { path, port: spec.healthPort }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
@@ -34,22 +57,17 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Record<stri
     name: AGENT_CONTAINER,
     image: opts.image,
     ...(opts.imagePullPolicy ? { imagePullPolicy: opts.imagePullPolicy } : {}),
+    // the image's entrypoint already is `entangle`; explicit so the pod spec reads on its own
     command: ["entangle"],
     args,
-    env: [{ name: "ENTANGLE_NETWORK_TOKEN", valueFrom: { secretKeyRef: { name: spec.secretRef, key: TOKEN_KEY } } }, ...(spec.env ?? [])],
-    ports: [{ name: "health", containerPort: spec.healthPort, protocol: "TCP" }],
+    // the token first: user env comes after it and may add to, not hide, the agent's settings
+    env: [{ name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: spec.secretRef, key: TOKEN_KEY } } }, ...(spec.env ?? [])],
+    ports: [{ name: HEALTH_PORT_NAME, containerPort: spec.healthPort, protocol: "TCP" }],
     livenessProbe: probe("/healthz"),
     ...(spec.readiness ? { readinessProbe: probe("/readyz") } : {}),
-    resources: spec.resources ?? { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    // copies: callers may edit what they get without touching the next render
+    resources: structuredClone(spec.resources ?? DEFAULT_RESOURCES),
+    securityContext: structuredClone(SECURITY_CONTEXT),
   };
 }
 
@@ -61,10 +79,30 @@ export function parsePort(value: unknown): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-export function healthPortAvoiding(port: number): number {
-  return port === DEFAULT_HEALTH_PORT ? DEFAULT_HEALTH_PORT + 1 : DEFAULT_HEALTH_PORT;
+/** `preferred` unless a port in `taken` uses it; then the next free one above it. */
+export function pickHealthPort(taken: Iterable<number>, preferred = DEFAULT_HEALTH_PORT): number {
+  const used = new Set(taken);
+  let port = preferred;
+  while (used.has(port)) port = port >= 65535 ? 1024 : port + 1;
+  return port;
 }
 
+/**
+ * A host the agent CLI accepts (DNS name, IPv4, IPv6 with or without brackets), without
+ * brackets; undefined otherwise, so bad input becomes a clear error, not a crash-looping agent.
+ */
+export function normalizeHost(value: string): string | undefined {
+  const host = value.trim().replace(/^\[(.*)\]$/, "$1");
+  if (isIP(host) === 6) return host;
+  return /^[A-Za-z0-9]([A-Za-z0-9._-]{0,252})$/.test(host) ? host : undefined;
+}
+
+/** HOST:PORT, with IPv6 literals bracketed as the CLI expects. */
 export function formatAddress(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === "localhost" || h === "::1" || (isIP(h) === 4 && h.startsWith("127."));
 }

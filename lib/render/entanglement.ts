@@ -1,66 +1,103 @@
 // Desired objects for an Entanglement: outbound -> a Deployment running `agent expose`;
 // inbound -> a Deployment running `agent connect` and a Service (from serviceSpec) selecting it.
-import type { Entanglement } from "../crds/entanglement.ts";
-import { agentContainer, formatAddress, healthPortAvoiding, parsePort, type AgentOptions } from "./agent.ts";
+import type { kind } from "pepr";
+import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
+import { agentContainer, formatAddress, isLoopback, normalizeHost, parsePort, pickHealthPort, type AgentOptions } from "./agent.ts";
 
 export type RenderResult =
-  | { ok: true; deployment: Record<string, unknown>; service?: Record<string, unknown>; direction: "inbound" | "outbound" }
-  | { ok: false; reason: string; message: string };
+  | { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" }
+  | { ok: false; reason: "InvalidSpec"; message: string };
 
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "entangle" };
 export const ENTANGLEMENT_LABEL = "entangle.kairos.io/entanglement";
 
-/** Kubernetes names are at most 63 characters here (they also become label values). */
+function hash8(text: string): string {
+  let h = 0;
+  for (const c of text) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * `prefix + name`, at most 63 characters (names become label values): longer ones are cut and
+ * end in a hash of the full name, so distinct names stay distinct and the result is stable.
+ */
 export function objectName(prefix: string, name: string): string {
   const full = `${prefix}${name}`;
   if (full.length <= 63) return full;
-  let h = 0;
-  for (const c of full) h = (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0;
-  return `${full.slice(0, 54)}-${h.toString(16).padStart(8, "0")}`;
+  return `${full.slice(0, 54).replace(/[-.]+$/, "")}-${hash8(full)}`;
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host.startsWith("127.") || host === "::1";
+/**
+ * The Service is named like the CR, but Service names are DNS-1035 labels (no dots, leading
+ * letter) while CR names may be DNS subdomains: such names are rewritten, with a hash of the
+ * original so that "a.b" and "a-b" do not fight over one Service.
+ */
+export function serviceName(name: string): string {
+  if (/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) return name;
+  const cleaned = `${/^[a-z]/.test(name) ? "" : "e-"}${name.replace(/[^a-z0-9-]/g, "-")}`;
+  return `${cleaned.slice(0, 54).replace(/-+$/, "")}-${hash8(name)}`;
 }
+
+const invalid = (message: string): RenderResult => ({ ok: false, reason: "InvalidSpec", message });
 
 export function renderEntanglement(cr: Entanglement, opts: AgentOptions): RenderResult {
   const spec = cr.spec;
   const name = cr.metadata?.name ?? "";
   const namespace = cr.metadata?.namespace ?? "default";
-  if (!spec?.serviceUUID) return { ok: false, reason: "InvalidSpec", message: "spec.serviceUUID is required" };
-  if (!spec.secretRef) return { ok: false, reason: "InvalidSpec", message: "spec.secretRef is required (a Secret with key network_token)" };
+  // The CRD schema refuses all of these; checked again for objects that bypassed it.
+  if (!spec?.serviceUUID?.trim()) return invalid("spec.serviceUUID is required");
+  if (!spec.secretRef?.trim()) return invalid("spec.secretRef is required (a Secret with key network_token)");
   const port = parsePort(spec.port);
-  if (port === undefined) return { ok: false, reason: "InvalidSpec", message: `spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}` };
+  if (port === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}`);
   const inbound = spec.inbound === true;
-  const host = spec.host?.trim() || (inbound ? "0.0.0.0" : "127.0.0.1");
-  // An inbound agent serves the Service, which reaches it on the pod IP: the seed's
-  // `host: 127.0.0.1` would make it unreachable, so loopback hosts listen on all interfaces.
-  const address = inbound ? formatAddress(isLoopback(host) ? "0.0.0.0" : host, port) : formatAddress(host, port);
+  const host = normalizeHost(spec.host?.trim() || "127.0.0.1");
+  if (host === undefined) return invalid(`spec.host must be a host name or an IP address, got ${JSON.stringify(spec.host)}`);
+  // An inbound agent serves its Service, which reaches it on the pod IP: listening on the
+  // seed's `host: 127.0.0.1` would make it unreachable, so loopback means all interfaces.
+  const listenHost = isLoopback(host) ? (host.includes(":") ? "::" : "0.0.0.0") : host;
+  const address = formatAddress(inbound ? listenHost : host, port);
 
-  const labels = { "app.kubernetes.io/name": "entangle-agent", "app.kubernetes.io/instance": objectName("", name), ...MANAGED_BY, [ENTANGLEMENT_LABEL]: objectName("", name) };
+  const instance = objectName("", name);
+  const labels = { "app.kubernetes.io/name": "entangle-agent", "app.kubernetes.io/instance": instance, ...MANAGED_BY, [ENTANGLEMENT_LABEL]: instance };
+  // immutable once the Deployment exists: never change these keys
+  const selector = { [ENTANGLEMENT_LABEL]: instance, ...MANAGED_BY };
   const ownerReferences = cr.metadata?.uid
     ? [{ apiVersion: "entangle.kairos.io/v1alpha1", kind: "Entanglement", name, uid: cr.metadata.uid, controller: true, blockOwnerDeletion: true }]
     : undefined;
   const metadata = (objName: string) => ({ name: objName, namespace, labels, ...(ownerReferences ? { ownerReferences } : {}) });
 
   const container = agentContainer(
-    { mode: inbound ? "connect" : "expose", service: spec.serviceUUID, address, secretRef: spec.secretRef, healthPort: healthPortAvoiding(port), env: spec.env, resources: spec.resources, readiness: true },
-    { ...opts, image: spec.image || opts.image },
+    {
+      mode: inbound ? "connect" : "expose",
+      service: spec.serviceUUID,
+      address,
+      secretRef: spec.secretRef,
+      healthPort: pickHealthPort([port], opts.healthPort),
+      env: spec.env,
+      resources: spec.resources,
+      readiness: true,
+    },
+    { ...opts, image: spec.image?.trim() || opts.image },
   );
-  if (inbound) (container.ports as object[]).push({ name: "service", containerPort: port, protocol: "TCP" });
+  if (inbound) container.ports!.push({ name: "service", containerPort: port, protocol: "TCP" });
 
-  const deployment = {
+  const deployment: kind.Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: metadata(objectName("entangle-", name)),
     spec: {
       replicas: 1,
-      selector: { matchLabels: { [ENTANGLEMENT_LABEL]: labels[ENTANGLEMENT_LABEL], ...MANAGED_BY } },
+      selector: { matchLabels: selector },
+      // on the host network the health port is a host port: a surge pod could never start
+      // next to the old one on a single node, so replace instead of rolling
+      ...(spec.hostNetwork ? { strategy: { type: "Recreate" } } : {}),
       template: {
         metadata: { labels },
         spec: {
           ...(spec.hostNetwork ? { hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" } : {}),
+          // the agent needs no Kubernetes API and no service env vars
           automountServiceAccountToken: false,
+          enableServiceLinks: false,
           securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
           containers: [container],
         },
@@ -69,16 +106,17 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions): Render
   };
   if (!inbound) return { ok: true, deployment, direction: "outbound" };
 
-  const userSpec = (spec.serviceSpec ?? {}) as Record<string, unknown>;
-  const ports = Array.isArray(userSpec.ports) && userSpec.ports.length > 0 ? (userSpec.ports as Array<Record<string, unknown>>) : [{ port, protocol: "TCP" }];
-  const service = {
+  const { selector: _ignored, ...userSpec } = spec.serviceSpec ?? {};
+  const userPorts: ServicePortLike[] = Array.isArray(userSpec.ports) && userSpec.ports.length > 0 ? userSpec.ports : [{ port, protocol: "TCP" }];
+  const service: kind.Service = {
     apiVersion: "v1",
     kind: "Service",
-    metadata: metadata(objectName("", name)),
+    metadata: metadata(serviceName(name)),
     spec: {
       ...userSpec,
-      ports: ports.map((p, i) => ({ name: p.name ?? (ports.length > 1 ? `port-${i}` : undefined), ...p, targetPort: p.targetPort ?? port })),
-      selector: deployment.spec.selector.matchLabels,
+      // a Service with several ports needs a name on each
+      ports: userPorts.map((p, i) => ({ ...(userPorts.length > 1 && !p.name ? { name: `port-${i}` } : {}), ...p, targetPort: p.targetPort ?? port })),
+      selector,
     },
   };
   return { ok: true, deployment, service, direction: "inbound" };

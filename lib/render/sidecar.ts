@@ -7,9 +7,10 @@
 //   entanglement.kairos.io/host         default 127.0.0.1
 //   entanglement.kairos.io/nethost      "true" = hostNetwork
 //   entanglement.kairos.io/env.NAME     extra env for the agent
+//   entanglement.kairos.io/health_port  agent health port (default 8089, moved off ports in use)
 // Annotations win over labels (label values cannot hold every character).
 import type { EnvVar } from "../crds/entanglement.ts";
-import { AGENT_CONTAINER, DEFAULT_HEALTH_PORT, agentContainer, formatAddress, healthPortAvoiding, parsePort, type AgentOptions } from "./agent.ts";
+import { AGENT_CONTAINER, agentContainer, formatAddress, normalizeHost, parsePort, pickHealthPort, type AgentOptions, type Container } from "./agent.ts";
 
 export const PREFIX = "entanglement.kairos.io/";
 export const INJECTED_ANNOTATION = `${PREFIX}injected`;
@@ -19,74 +20,137 @@ export interface SidecarRequest {
   secret: string;
   service: string;
   mode: "expose" | "connect";
+  /** expose: the target HOST:PORT; connect: the listen HOST:PORT */
   address: string;
   hostNetwork: boolean;
   healthPort: number;
   env: EnvVar[];
 }
 
-export type SidecarParse = { kind: "none" } | { kind: "incomplete"; message: string } | { kind: "ok"; request: SidecarRequest };
+export type SidecarParse =
+  | { kind: "none" }
+  /** `missing`: required keys absent; `invalid`: keys present with unusable values (full keys) */
+  | { kind: "incomplete"; missing: string[]; invalid: string[]; message: string }
+  | { kind: "ok"; request: SidecarRequest };
 
-interface PodLike {
+/** The parts of a Pod read here; a Pod from Pepr (a.Pod) fits. */
+export interface PodLike {
   metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: { containers?: Array<{ name: string }>; initContainers?: Array<{ name: string }>; hostNetwork?: boolean };
+  spec?: {
+    containers?: Array<{ name: string; ports?: Array<{ containerPort: number }> }>;
+    initContainers?: Array<{ name: string; ports?: Array<{ containerPort: number }> }>;
+    hostNetwork?: boolean;
+    dnsPolicy?: string;
+  };
 }
 
+/** entanglement.kairos.io/* settings without the prefix; annotations override labels. */
 function settings(pod: PodLike): Map<string, string> {
   const out = new Map<string, string>();
   for (const source of [pod.metadata?.labels, pod.metadata?.annotations]) {
-    for (const [k, v] of Object.entries(source ?? {})) if (k.startsWith(PREFIX)) out.set(k.slice(PREFIX.length), v);
+    for (const [k, v] of Object.entries(source ?? {})) if (k.startsWith(PREFIX)) out.set(k.slice(PREFIX.length), v.trim());
   }
-  out.delete("injected");
+  out.delete("injected"); // our own mark, not a request
   return out;
 }
+
+// Kubernetes' classic env name rule; anything else would make the API server refuse the pod.
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
 export function parseSidecarRequest(pod: PodLike): SidecarParse {
   const s = settings(pod);
   if (s.size === 0) return { kind: "none" };
-  const missing = REQUIRED.filter((k) => !s.get(k)?.trim());
-  if (missing.length > 0) {
-    return { kind: "incomplete", message: `entangle sidecar not injected: missing ${missing.map((k) => PREFIX + k).join(", ")}` };
-  }
+  const missing = REQUIRED.filter((k) => !s.get(k)).map((k) => PREFIX + k);
+  const invalid: string[] = [];
+  const problems: string[] = [];
+  const bad = (key: string, why: string) => {
+    invalid.push(PREFIX + key);
+    problems.push(`${PREFIX}${key} ${why}, got ${JSON.stringify(s.get(key))}`);
+  };
+
   const port = parsePort(s.get("target_port"));
-  if (port === undefined) return { kind: "incomplete", message: `entangle sidecar not injected: ${PREFIX}target_port must be 1-65535, got "${s.get("target_port")}"` };
-  let healthPort = healthPortAvoiding(port);
+  if (s.get("target_port") && port === undefined) bad("target_port", "must be a number from 1 to 65535");
+  const host = normalizeHost(s.get("host") || "127.0.0.1");
+  if (host === undefined) bad("host", "must be a host name or an IP address");
+  let healthPort: number | undefined;
   if (s.has("health_port")) {
-    const hp = parsePort(s.get("health_port"));
-    if (hp === undefined || hp === port) return { kind: "incomplete", message: `entangle sidecar not injected: ${PREFIX}health_port must be 1-65535 and differ from target_port` };
-    healthPort = hp;
+    healthPort = parsePort(s.get("health_port"));
+    if (healthPort === undefined || healthPort === port) bad("health_port", "must be a number from 1 to 65535 other than target_port");
   }
   const env: EnvVar[] = [];
-  for (const [k, v] of s) if (k.startsWith("env.") && k.length > 4) env.push({ name: k.slice(4), value: v });
+  for (const [k, v] of s) {
+    if (!k.startsWith("env.")) continue;
+    if (ENV_NAME.test(k.slice(4))) env.push({ name: k.slice(4), value: v });
+    else bad(k, "does not name a valid environment variable");
+  }
+
+  if (missing.length > 0 || invalid.length > 0) {
+    const why = [...(missing.length > 0 ? [`missing ${missing.join(", ")}`] : []), ...problems].join("; ");
+    return { kind: "incomplete", missing, invalid, message: `entangle sidecar not injected: ${why}` };
+  }
+  // ports the pod already declares are taken: the agent's health server must not collide
+  const declared = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
   return {
     kind: "ok",
     request: {
-      secret: s.get("name")!.trim(),
-      service: s.get("service")!.trim(),
+      secret: s.get("name")!,
+      service: s.get("service")!,
       mode: s.get("direction") === "entangle" ? "expose" : "connect",
-      address: formatAddress(s.get("host")?.trim() || "127.0.0.1", port),
-      hostNetwork: s.get("nethost") === "true",
-      healthPort,
+      address: formatAddress(host!, port!),
+      hostNetwork: s.get("nethost")?.toLowerCase() === "true",
+      healthPort: healthPort ?? pickHealthPort([port!, ...declared]),
       env,
     },
   };
 }
 
+/** True when the agent is already there: injection must be idempotent (reinvocation, retries). */
 export function alreadyInjected(pod: PodLike): boolean {
   const names = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
   return names.includes(AGENT_CONTAINER) || pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
 }
 
+/** Value of INJECTED_ANNOTATION: what was injected, for `kubectl describe`. */
+export function injectedAnnotationValue(request: SidecarRequest): string {
+  return `${request.mode} ${request.service}`;
+}
+
 /**
- * The agent as a native sidecar: an init container with restartPolicy Always starts before
- * the app and is stopped after it, so a Job still completes when its main container exits.
+ * The agent as a native sidecar: an init container with restartPolicy Always (Kubernetes
+ * >= 1.29) starts before the app and is stopped after it, so a Job still completes when its
+ * main container exits. The startup probe holds the next containers back until the agent is
+ * up (in connect mode its listener is bound before the health server starts).
  */
-export function renderSidecar(request: SidecarRequest, opts: AgentOptions): Record<string, unknown> {
+export function renderSidecar(request: SidecarRequest, opts: AgentOptions): Container {
   const container = agentContainer(
     { mode: request.mode, service: request.service, address: request.address, secretRef: request.secret, healthPort: request.healthPort, env: request.env, readiness: false },
     opts,
   );
-  return { ...container, restartPolicy: "Always" };
+  return {
+    ...container,
+    restartPolicy: "Always",
+    startupProbe: { httpGet: { path: "/healthz", port: request.healthPort }, periodSeconds: 1, failureThreshold: 60 },
+  };
 }
 
-export { DEFAULT_HEALTH_PORT };
+export interface SidecarPatch {
+  /** the pod's new initContainers: the agent first, so later init containers can use the tunnel */
+  initContainers: Container[];
+  /** set pod.spec.hostNetwork to true */
+  hostNetwork: boolean;
+  /** set only with hostNetwork, and only where the pod does not choose its own DNS policy */
+  dnsPolicy?: string;
+  annotations: Record<string, string>;
+}
+
+/** Everything injection changes in a pod, as plain values the Mutate binding assigns. */
+export function sidecarPatch(pod: PodLike, request: SidecarRequest, opts: AgentOptions): SidecarPatch {
+  const ownDns = pod.spec?.dnsPolicy !== undefined && pod.spec.dnsPolicy !== "ClusterFirst";
+  return {
+    // the pod's own init containers are whole containers; PodLike only names what is read here
+    initContainers: [renderSidecar(request, opts), ...((pod.spec?.initContainers ?? []) as Container[])],
+    hostNetwork: request.hostNetwork,
+    ...(request.hostNetwork && !ownDns ? { dnsPolicy: "ClusterFirstWithHostNet" } : {}),
+    annotations: { [INJECTED_ANNOTATION]: injectedAnnotationValue(request) },
+  };
+}

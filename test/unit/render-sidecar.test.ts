@@ -1,0 +1,156 @@
+import { describe, expect, it } from "vitest";
+import { parseSidecarRequest, renderSidecar, sidecarPatch, alreadyInjected, INJECTED_ANNOTATION, type PodLike } from "../../lib/render/sidecar.ts";
+import { renderEntanglement } from "../../lib/render/entanglement.ts";
+import type { Entanglement } from "../../lib/crds/index.ts";
+import { seedObject } from "../helpers/seed.ts";
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const opts = { image: "example/entangle:1", peers: ["10.0.0.5:4001"] };
+const L = (rest: Record<string, string>) => Object.fromEntries(Object.entries(rest).map(([k, v]) => [`entanglement.kairos.io/${k}`, v]));
+const basic = L({ name: "s", service: "svc", target_port: "9090" });
+
+function ok(pod: PodLike) {
+  const p = parseSidecarRequest(pod);
+  if (p.kind !== "ok") throw new Error(JSON.stringify(p));
+  return p.request;
+}
+
+/** Does what the Mutate binding does with a patch. */
+function inject(pod: Any): Any {
+  const p = parseSidecarRequest(pod);
+  if (p.kind !== "ok" || alreadyInjected(pod)) return pod;
+  const patch = sidecarPatch(pod, p.request, opts);
+  const out = structuredClone(pod);
+  out.spec.initContainers = patch.initContainers;
+  if (patch.hostNetwork) out.spec.hostNetwork = true;
+  if (patch.dnsPolicy) out.spec.dnsPolicy = patch.dnsPolicy;
+  out.metadata.annotations = { ...out.metadata.annotations, ...patch.annotations };
+  return out;
+}
+
+describe("sidecar: the seed's examples", () => {
+  it("Pod with labels: connect sidecar listening on 127.0.0.1:9090, as a native sidecar", () => {
+    const pod = seedObject("sidecar-pod", "Pod") as Any;
+    const request = ok(pod);
+    expect(request).toEqual({ secret: "mysecret", service: "foo", mode: "connect", address: "127.0.0.1:9090", hostNetwork: false, healthPort: 8089, env: [] });
+    const c = renderSidecar(request, opts) as Any;
+    expect(c.name).toBe("entangle-agent");
+    expect(c.restartPolicy).toBe("Always");
+    expect(c.command).toEqual(["entangle"]);
+    expect(c.args).toEqual(["agent", "connect", "--service", "foo", "--listen", "127.0.0.1:9090", "--health-listen", "0.0.0.0:8089", "--peer", "10.0.0.5:4001"]);
+    expect(c.env).toEqual([{ name: "ENTANGLE_NETWORK_TOKEN", valueFrom: { secretKeyRef: { name: "mysecret", key: "network_token" } } }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
+    expect(c.startupProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
+    expect(c.readinessProbe).toBeUndefined(); // never holds the user's pod unready
+    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    const injected = inject(pod);
+    expect(injected.spec.hostNetwork).toBeUndefined();
+    expect(injected.spec.dnsPolicy).toBeUndefined();
+    expect(injected.spec.containers).toEqual(pod.spec.containers);
+    expect(JSON.stringify(injected)).not.toContain((seedObject("sidecar-pod", "Secret").stringData as Any).network_token);
+  });
+
+  for (const fixture of ["managed-cluster", "sidecar-deployment-cluster-a"]) {
+    it(`${fixture}: Deployment template with direction entangle exposes 127.0.0.1:8001`, () => {
+      const template = (seedObject(fixture, "Deployment").spec as Any).template;
+      expect(ok(template)).toMatchObject({ secret: "mysecret", service: "foo", mode: "expose", address: "127.0.0.1:8001", hostNetwork: false });
+      expect(renderSidecar(ok(template), opts).args!.slice(0, 6)).toEqual(["agent", "expose", "--service", "foo", "--target", "127.0.0.1:8001"]);
+    });
+  }
+});
+
+describe("sidecar: parsing", () => {
+  it("a Job's pod has only generateName at admission: injected all the same", () => {
+    const pod = { metadata: { generateName: "job-x-", labels: { "job-name": "x", ...basic } }, spec: { restartPolicy: "Never", containers: [{ name: "main" }] } };
+    const out = inject(pod);
+    expect(out.spec.initContainers.map((c: Any) => [c.name, c.restartPolicy])).toEqual([["entangle-agent", "Always"]]);
+    expect(out.metadata.annotations[INJECTED_ANNOTATION]).toBe("connect svc");
+  });
+
+  it("annotations override labels; host, nethost, direction and env.*", () => {
+    const pod = {
+      metadata: {
+        labels: { ...basic, ...L({ direction: "connect" }) },
+        annotations: L({ service: "other", direction: "entangle", host: "10.0.0.9", nethost: "true", "env.FOO": "bar", "env.ENTANGLE_LOG_LEVEL": "debug" }),
+      },
+    };
+    expect(ok(pod)).toEqual({
+      secret: "s",
+      service: "other",
+      mode: "expose",
+      address: "10.0.0.9:9090",
+      hostNetwork: true,
+      healthPort: 8089,
+      env: [
+        { name: "FOO", value: "bar" },
+        { name: "ENTANGLE_LOG_LEVEL", value: "debug" },
+      ],
+    });
+  });
+
+  it("health port: 8089 unless taken by target_port or a declared port; the annotation wins", () => {
+    expect(ok({ metadata: { labels: L({ name: "s", service: "a", target_port: "8089" }) } }).healthPort).toBe(8090);
+    const declared = { containers: [{ name: "app", ports: [{ containerPort: 8089 }, { containerPort: 8090 }] }] };
+    expect(ok({ metadata: { labels: basic }, spec: declared }).healthPort).toBe(8091);
+    expect(ok({ metadata: { labels: basic, annotations: L({ health_port: "7000" }) } }).healthPort).toBe(7000);
+    expect(ok({ metadata: { labels: { ...basic, ...L({ host: "fd00::2" }) } } }).address).toBe("[fd00::2]:9090");
+  });
+
+  it("no entangle labels: none (not even the agent Deployment's own pods)", () => {
+    expect(parseSidecarRequest({ metadata: { labels: { app: "x" } } })).toEqual({ kind: "none" });
+    expect(parseSidecarRequest({})).toEqual({ kind: "none" });
+    const r = renderEntanglement(structuredClone(seedObject("inbound-entanglement", "Entanglement")) as unknown as Entanglement, opts);
+    if (!r.ok) throw new Error(r.message);
+    expect(parseSidecarRequest(r.deployment.spec!.template as PodLike)).toEqual({ kind: "none" });
+  });
+
+  it("incomplete or invalid settings are explained, and nothing is injected", () => {
+    const p = parseSidecarRequest({ metadata: { labels: L({ name: "s" }) } });
+    expect(p).toEqual({
+      kind: "incomplete",
+      missing: ["entanglement.kairos.io/service", "entanglement.kairos.io/target_port"],
+      invalid: [],
+      message: "entangle sidecar not injected: missing entanglement.kairos.io/service, entanglement.kairos.io/target_port",
+    });
+    for (const [extra, key] of [
+      [L({ target_port: "99999" }), "target_port"],
+      [L({ target_port: "http" }), "target_port"],
+      [L({ health_port: "9090" }), "health_port"],
+      [L({ host: "a b" }), "host"],
+      [L({ "env.1X": "y" }), "env.1X"],
+    ] as const) {
+      const bad = parseSidecarRequest({ metadata: { labels: basic, annotations: extra } });
+      expect(bad).toMatchObject({ kind: "incomplete", missing: [], invalid: [`entanglement.kairos.io/${key}`] });
+      if (bad.kind === "incomplete") expect(bad.message).toContain(`entanglement.kairos.io/${key}`);
+      const pod = { metadata: { labels: basic, annotations: extra }, spec: { containers: [{ name: "app" }] } };
+      expect(inject(pod)).toEqual(pod);
+    }
+  });
+});
+
+describe("sidecar: injection", () => {
+  it("never injects twice", () => {
+    const pod = { metadata: { name: "p", labels: basic }, spec: { containers: [{ name: "app" }] } };
+    const once = inject(pod);
+    expect(alreadyInjected(once)).toBe(true);
+    expect(inject(once)).toEqual(once);
+    expect(alreadyInjected({ spec: { containers: [{ name: "entangle-agent" }] } })).toBe(true);
+    expect(alreadyInjected({ spec: { initContainers: [{ name: "entangle-agent" }] } })).toBe(true);
+    expect(alreadyInjected({ metadata: { annotations: { [INJECTED_ANNOTATION]: "" } } })).toBe(true);
+    expect(alreadyInjected(pod)).toBe(false);
+  });
+
+  it("goes first among init containers; hostNetwork only with nethost; a chosen DNS policy is kept", () => {
+    const pod = { metadata: { labels: basic }, spec: { initContainers: [{ name: "migrate", image: "m" }], containers: [{ name: "app" }] } };
+    const patch = sidecarPatch(pod, ok(pod), opts);
+    expect(patch.initContainers.map((c) => c.name)).toEqual(["entangle-agent", "migrate"]);
+    expect(patch).toMatchObject({ hostNetwork: false, annotations: { [INJECTED_ANNOTATION]: "connect svc" } });
+    expect(patch.dnsPolicy).toBeUndefined();
+
+    const net = { metadata: { labels: { ...basic, ...L({ nethost: "true" }) } }, spec: { containers: [{ name: "app" }] } };
+    expect(sidecarPatch(net, ok(net), opts)).toMatchObject({ hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" });
+    const ownDns = { ...net, spec: { ...net.spec, dnsPolicy: "None" } };
+    expect(sidecarPatch(ownDns, ok(ownDns), opts).dnsPolicy).toBeUndefined();
+  });
+});
