@@ -5,6 +5,8 @@ export interface ModuleConfig {
   imagePullPolicy?: string;
   /** relays/rendezvous peers every agent dials (HOST:PORT or multiaddr) */
   peers: string[];
+  /** where the module's own libp2p node (remote manifests) listens */
+  p2pListen: string[];
 }
 
 export const DEFAULT_AGENT_IMAGE = "ghcr.io/entangle-ts/entangle:0.1.0";
@@ -21,5 +23,6 @@ export function moduleConfig(env: NodeJS.ProcessEnv = process.env): ModuleConfig
     image: env.ENTANGLE_AGENT_IMAGE?.trim() || DEFAULT_AGENT_IMAGE,
     imagePullPolicy: env.ENTANGLE_AGENT_PULL_POLICY?.trim() || undefined,
     peers: splitList(env.ENTANGLE_PEERS),
+    p2pListen: splitList(env.ENTANGLE_P2P_LISTEN || "0.0.0.0:0"),
   };
 }

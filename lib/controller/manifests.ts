@@ -14,6 +14,7 @@ import { moduleConfig } from "../config.ts";
 import { apiMessage } from "./entanglement.ts";
 
 export const ORPHAN_ANNOTATION = "entangle-proxy.kairos.io/orphan";
+const PEPR_FINALIZER = "pepr.dev/finalizer";
 const FIELD_MANAGER = "entangle-proxy";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -23,7 +24,8 @@ const retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
 let resync: NodeJS.Timeout | undefined;
 
 function tunnels(): TunnelPool {
-  pool ??= new TunnelPool(moduleConfig().peers);
+  const cfg = moduleConfig();
+  pool ??= new TunnelPool(cfg.peers, cfg.p2pListen);
   return pool;
 }
 
@@ -67,7 +69,15 @@ function remoteMessage(err: unknown): string {
 
 export async function reconcileManifests(cr: Manifests): Promise<void> {
   ensureResync();
-  if (cr.metadata?.deletionTimestamp) return;
+  if (cr.metadata?.deletionTimestamp) {
+    // Pepr finalizes on UPDATE events only: a CR deleted while the module was down arrives as
+    // ADDED (or via resync) and would keep its finalizer forever, so release it here too.
+    if (cr.metadata.finalizers?.includes(PEPR_FINALIZER)) {
+      await finalizeManifests(cr);
+      await releaseFinalizer(cr);
+    }
+    return;
+  }
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   const namespace = cr.metadata!.namespace!;
   const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
@@ -122,7 +132,7 @@ export async function reconcileManifests(cr: Manifests): Promise<void> {
 
   for (const gone of toPrune(cr.status?.applied, results)) {
     try {
-      await withTimeout(client.delete(gone as unknown as KubernetesObject), `delete ${gone.kind} ${gone.name}`);
+      await withTimeout(client.delete(ref(gone)), `delete ${gone.kind} ${gone.name}`);
       await emitEvent(cr, "Normal", "Pruned", `deleted ${gone.kind} ${gone.namespace ? gone.namespace + "/" : ""}${gone.name} from the remote cluster (removed from spec.manifests)`);
     } catch (err) {
       if ((err as { code?: number }).code !== 404) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
@@ -185,7 +195,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
       const client = await remoteClient(secret.token, cr.spec!.serviceUUID);
       for (const a of applied.reverse()) {
         try {
-          await withTimeout(client.delete(a as unknown as KubernetesObject), `delete ${a.kind} ${a.name}`);
+          await withTimeout(client.delete(ref(a)), `delete ${a.kind} ${a.name}`);
         } catch (err) {
           if ((err as { code?: number }).code === 404) continue;
           problem = remoteMessage(err);
@@ -207,7 +217,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
 function scheduleRetry(key: string): void {
   const prev = retries.get(key);
   if (prev) clearTimeout(prev.timer);
-  const delay = Math.min((prev?.delay ?? 1_000) * 2, 60_000);
+  const delay = Math.min((prev?.delay ?? 1_000) * 2, 30_000);
   const timer = setTimeout(() => void reconcileByKey(key), delay);
   timer.unref();
   retries.set(key, { timer, delay });
@@ -234,12 +244,26 @@ function ensureResync(): void {
   resync = setInterval(async () => {
     try {
       const list = await K8s(Manifests).Get();
-      for (const cr of list.items) if (!retries.has(`${cr.metadata!.namespace}/${cr.metadata!.name}`)) await reconcileManifests(cr);
+      for (const cr of list.items) await reconcileManifests(cr);
     } catch (err) {
       Log.warn({ err: apiMessage(err) }, "manifests resync failed");
     }
   }, RESYNC_MS);
   resync.unref();
+}
+
+async function releaseFinalizer(cr: Manifests): Promise<void> {
+  const finalizers = (cr.metadata?.finalizers ?? []).filter((f) => f !== PEPR_FINALIZER);
+  try {
+    await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([{ op: "replace", path: "/metadata/finalizers", value: finalizers }]);
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}
+
+/** What the Kubernetes client needs to address an object we recorded in status. */
+function ref(a: AppliedObject): KubernetesObject {
+  return { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.name, namespace: a.namespace } };
 }
 
 export type { RemoteObject };

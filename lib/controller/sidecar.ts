@@ -3,7 +3,7 @@
 // incomplete (pod left untouched) or the Secret is missing (the sidecar then waits for it,
 // and the pod's status says why: CreateContainerConfigError naming the Secret).
 import type { PeprMutateRequest, PeprValidateRequest, a } from "pepr";
-import { parseSidecarRequest, alreadyInjected, renderSidecar, INJECTED_ANNOTATION } from "../render/sidecar.ts";
+import { parseSidecarRequest, alreadyInjected, sidecarPatch } from "../render/sidecar.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 
@@ -11,15 +11,12 @@ export function mutatePod(req: PeprMutateRequest<a.Pod>, cfg: ModuleConfig = mod
   const pod = req.Raw;
   const parsed = parseSidecarRequest(pod);
   if (parsed.kind !== "ok" || alreadyInjected(pod)) return;
-  const sidecar = renderSidecar(parsed.request, cfg);
+  const patch = sidecarPatch(pod, parsed.request, cfg);
   pod.spec = pod.spec ?? { containers: [] };
-  // first init container: later init containers can already use the tunnel
-  pod.spec.initContainers = [sidecar as never, ...(pod.spec.initContainers ?? [])];
-  if (parsed.request.hostNetwork) {
-    pod.spec.hostNetwork = true;
-    pod.spec.dnsPolicy = "ClusterFirstWithHostNet";
-  }
-  req.SetAnnotation(INJECTED_ANNOTATION, `${parsed.request.mode} ${parsed.request.service}`);
+  pod.spec.initContainers = patch.initContainers as never;
+  if (patch.hostNetwork) pod.spec.hostNetwork = true;
+  if (patch.dnsPolicy) pod.spec.dnsPolicy = patch.dnsPolicy;
+  for (const [k, v] of Object.entries(patch.annotations)) req.SetAnnotation(k, v);
 }
 
 export async function validatePod(req: PeprValidateRequest<a.Pod>) {

@@ -2,7 +2,6 @@
 // One `connect` agent per (token, service), listening on an ephemeral 127.0.0.1 port that the
 // Kubernetes client then uses as the remote API server. Idle agents are stopped.
 import { createHash } from "node:crypto";
-import { multiaddr } from "@multiformats/multiaddr";
 import { Agent } from "../p2p/agent.ts";
 import { parseToken } from "../p2p/token.ts";
 import { toMultiaddr } from "../p2p/addr.ts";
@@ -19,9 +18,11 @@ export class TunnelPool {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly peers: string[];
+  private readonly listen: string[];
 
-  constructor(peers: string[]) {
+  constructor(peers: string[], listen: string[] = ["0.0.0.0:0"]) {
     this.peers = peers;
+    this.listen = listen;
     this.sweeper = setInterval(() => void this.sweep(), 60_000);
     this.sweeper.unref();
   }
@@ -36,7 +37,7 @@ export class TunnelPool {
       const agent = new Agent({
         role: { mode: "connect", service, listen: { host: "127.0.0.1", port: 0 } },
         token: parsed,
-        p2pListen: [multiaddr("/ip4/0.0.0.0/tcp/0")],
+        p2pListen: this.listen.map((a) => toMultiaddr(a, "ENTANGLE_P2P_LISTEN")),
         peers,
         mdns: false,
         log: createLogger("entangle-module-tunnel"),

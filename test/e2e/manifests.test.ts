@@ -1,0 +1,139 @@
+// Remote manifests between two real API servers: the control cluster ("test", with the module)
+// applies Manifests to a managed cluster whose API is served on the network by
+// `entangle agent api-proxy` (the process its pod would run); both meet through a relay that
+// holds no token.
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { newToken } from "../../lib/p2p/token.ts";
+import { seedText } from "../helpers/seed.ts";
+import { getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../helpers/k8s.ts";
+import { runEntangle, killAll, type AgentProcess } from "../helpers/agents.ts";
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const CONTROL = process.env.ENTANGLE_TEST_CLUSTER || "test";
+const MANAGED = `${CONTROL}-managed`;
+const token = newToken();
+let control = "";
+let managed = "";
+let relayAddr = "";
+let proxy: AgentProcess | undefined;
+
+const ready = (o: Any) => o.status?.conditions?.find((c: Any) => c.type === "Ready");
+const manifests = (name: string, entries: string[], extra = "") =>
+  JSON.stringify({
+    apiVersion: "entangle-proxy.kairos.io/v1alpha1",
+    kind: "Manifests",
+    metadata: { name, namespace: "default", ...(extra ? JSON.parse(extra) : {}) },
+    spec: { serviceUUID: "foo", secretRef: "mysecret", manifests: entries },
+  });
+const configMap = (name: string, value = "1") => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: default}\ndata: {value: "${value}"}\n`;
+
+function startApiProxy(withToken = token): AgentProcess {
+  return runEntangle(["agent", "api-proxy", "--service", "foo", "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], { ENTANGLE_NETWORK_TOKEN: withToken });
+}
+
+async function crStatus(name: string): Promise<Any> {
+  return getJson(control, ["manifests.entangle-proxy.kairos.io", name, "-n", "default"]);
+}
+
+async function managedHas(kind: string, name: string): Promise<boolean> {
+  return (await kubectl(managed, ["get", kind, name, "-n", "default"])).code === 0;
+}
+
+beforeAll(async () => {
+  control = inject("kubeconfig");
+  const up = await run("bash", ["hack/cluster.sh", "up", MANAGED], { timeoutMs: 600_000 });
+  if (up.code !== 0) throw new Error(up.stderr);
+  managed = up.stdout.trim().split("\n").pop()!.replace(/^KUBECONFIG=/, "");
+  const relay = runEntangle(["agent", "relay", "--p2p-listen", "127.0.0.1:0"]);
+  relayAddr = ((await relay.waitMsg("agent started")).addrs as string[])[0];
+  await moduleDown(CONTROL);
+  await moduleUp(CONTROL, { ENTANGLE_PEERS: relayAddr, ENTANGLE_RESYNC_SECONDS: "3", ENTANGLE_P2P_LISTEN: "127.0.0.1:0" });
+  proxy = startApiProxy();
+  await proxy.waitMsg("agent started");
+}, 600_000);
+
+afterAll(async () => {
+  await kubectl(control, ["delete", "manifests.entangle-proxy.kairos.io", "--all", "-n", "default", "--wait=false"]);
+  await moduleDown(CONTROL);
+  await killAll();
+  await run("bash", ["hack/cluster.sh", "down", MANAGED]);
+});
+
+describe("Manifests across two clusters", { timeout: 180_000 }, () => {
+  it("the seed's control example creates the Pod in the managed cluster", async () => {
+    const r = await kubectl(control, ["apply", "-f", "-"], seedText("control-manifests", token));
+    expect(r.code, r.stderr).toBe(0);
+    const pod = await until("Pod test in the managed cluster", () => getJson(managed, ["pod", "test", "-n", "default"]), 60_000);
+    expect(pod.spec.containers[0].command).toEqual(["sh", "-c", 'echo "Hello, ssaa!" && sleep 3600']);
+    const cr = await until("Ready", async () => {
+      const o = await crStatus("hello");
+      return ready(o)?.status === "True" && o;
+    });
+    expect(cr.status.applied).toEqual([{ index: 0, apiVersion: "v1", kind: "Pod", namespace: "default", name: "test", state: "Applied" }]);
+    expect(cr.status.observedGeneration).toBe(cr.metadata.generation);
+  });
+
+  it("a changed list applies the new entries and deletes the removed ones", async () => {
+    await kc(control, ["apply", "-f", "-"], manifests("hello", [configMap("cm-a"), configMap("cm-b")]));
+    await until("ConfigMaps created", async () => (await managedHas("configmap", "cm-a")) && managedHas("configmap", "cm-b"), 60_000);
+    await until("Pod test deleted remotely", async () => {
+      const p = await kubectl(managed, ["get", "pod", "test", "-n", "default", "-o", "json"]);
+      return p.code !== 0 || JSON.parse(p.stdout).metadata.deletionTimestamp !== undefined;
+    }, 60_000);
+  });
+
+  it("a bad YAML entry fails alone, with the parser's message", async () => {
+    await kc(control, ["apply", "-f", "-"], manifests("hello", [configMap("cm-a"), "kind: [unclosed", configMap("cm-c")]));
+    const cr = await until("entry 1 failed, others applied", async () => {
+      const o = await crStatus("hello");
+      return o.status?.applied?.some((a: Any) => a.index === 1 && a.state === "Failed") && o.status.applied.some((a: Any) => a.name === "cm-c" && a.state === "Applied") && o;
+    }, 60_000);
+    expect(cr.status.applied.find((a: Any) => a.index === 1).message).toMatch(/invalid YAML/);
+    expect(ready(cr)).toMatchObject({ status: "False", reason: "ApplyFailed" });
+    expect(await managedHas("configmap", "cm-c")).toBe(true);
+  });
+
+  it("drift: an object deleted or edited by hand in the managed cluster is restored", async () => {
+    await kc(control, ["apply", "-f", "-"], manifests("hello", [configMap("cm-a", "wanted")]));
+    await until("cm-a wanted", async () => (await getJson(managed, ["configmap", "cm-a", "-n", "default"])).data.value === "wanted", 60_000);
+    await kc(managed, ["patch", "configmap", "cm-a", "-n", "default", "--type", "merge", "-p", '{"data":{"value":"edited"}}']);
+    await until("edit reverted", async () => (await getJson(managed, ["configmap", "cm-a", "-n", "default"])).data.value === "wanted", 30_000);
+    await kc(managed, ["delete", "configmap", "cm-a", "-n", "default"]);
+    await until("cm-a recreated", () => managedHas("configmap", "cm-a"), 30_000);
+  });
+
+  it("deleting the CR deletes what it applied; the orphan annotation keeps it", async () => {
+    await kc(control, ["apply", "-f", "-"], manifests("keep", [configMap("kept")], '{"annotations":{"entangle-proxy.kairos.io/orphan":"true"}}'));
+    await until("kept created", () => managedHas("configmap", "kept"), 60_000);
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "keep", "hello", "-n", "default", "--timeout=60s"]);
+    await until("cm-a deleted remotely", async () => !(await managedHas("configmap", "cm-a")), 30_000);
+    expect(await managedHas("configmap", "kept")).toBe(true);
+  });
+
+  it("unreachable remote: status says so, the CR stays deletable, and it applies once the remote is back", async () => {
+    await proxy!.kill("SIGTERM");
+    await kc(control, ["apply", "-f", "-"], manifests("later", [configMap("late")]));
+    const cr = await until("RemoteUnreachable", async () => {
+      const o = await crStatus("later");
+      return ready(o)?.reason === "RemoteUnreachable" && o;
+    }, 60_000);
+    expect(ready(cr).message).toMatch(/unreachable|retrying/);
+    proxy = startApiProxy();
+    await until("applied after the remote came back", () => managedHas("configmap", "late"), 90_000);
+
+    await proxy.kill("SIGTERM");
+    await kc(control, ["apply", "-f", "-"], manifests("doomed", [configMap("never")]));
+    await until("doomed unreachable", async () => ready(await crStatus("doomed"))?.reason === "RemoteUnreachable", 60_000);
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "doomed", "-n", "default", "--timeout=90s"]);
+  });
+
+  it("a managed side with another token is never reached and gets nothing", async () => {
+    // rendezvous keys come from the token: the two cannot even find each other at the relay
+    proxy = startApiProxy(newToken());
+    await proxy.waitMsg("agent started");
+    await kc(control, ["apply", "-f", "-"], manifests("intruder", [configMap("intruder")]));
+    await until("RemoteUnreachable", async () => ready(await crStatus("intruder"))?.reason === "RemoteUnreachable", 60_000);
+    expect(await managedHas("configmap", "intruder")).toBe(false);
+    expect(proxy.lines.some((l) => l.msg === "member authenticated")).toBe(false);
+  });
+});

@@ -1,0 +1,224 @@
+// The module against the real API server: the seed's YAML applied verbatim with kubectl, the
+// Entanglement controller's objects and status, and sidecar injection by the webhook.
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { newToken } from "../../lib/p2p/token.ts";
+import { seedText } from "../helpers/seed.ts";
+import { getJson, kc, kubectl, moduleDown, moduleUp, until, run } from "../helpers/k8s.ts";
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const CLUSTER = process.env.ENTANGLE_TEST_CLUSTER || "test";
+const token = newToken();
+let kcfg = "";
+
+const ready = (o: Any) => o.status?.conditions?.find((c: Any) => c.type === "Ready");
+
+async function applyYaml(yaml: string): Promise<string> {
+  const r = await kubectl(kcfg, ["apply", "-f", "-"], yaml);
+  if (r.code !== 0) throw new Error(`kubectl apply failed: ${r.stderr}`);
+  return r.stderr; // warnings
+}
+
+beforeAll(async () => {
+  kcfg = inject("kubeconfig");
+  await moduleDown(CLUSTER); // a module left running would keep its old settings
+  await moduleUp(CLUSTER, { ENTANGLE_PEERS: "127.0.0.1:4001", ENTANGLE_AGENT_IMAGE: "example.test/entangle:ci" });
+}, 240_000);
+
+afterAll(async () => {
+  await kubectl(kcfg, ["delete", "entanglements,pods,deployments,jobs,secrets", "--all", "-n", "default", "--wait=false"]);
+  await moduleDown(CLUSTER);
+});
+
+describe("Entanglement controller", () => {
+  it("the module applied its CRDs (printer columns included)", async () => {
+    const crd = await getJson(kcfg, ["crd", "entanglements.entangle.kairos.io"]);
+    expect(crd.spec.versions[0].additionalPrinterColumns.map((c: Any) => c.name)).toEqual(["Service", "Direction", "Ready", "Reason", "Age"]);
+    await getJson(kcfg, ["crd", "manifests.entangle-proxy.kairos.io"]);
+  });
+
+  it("seed outbound example: Deployment running agent expose, token only by reference", async () => {
+    await applyYaml(seedText("outbound-entanglement", token));
+    const dep = await until("Deployment entangle-test2", () => getJson(kcfg, ["deployment", "entangle-test2", "-n", "default"]));
+    const pod = dep.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.containers[0].image).toBe("example.test/entangle:ci");
+    expect(pod.containers[0].args).toEqual(["agent", "expose", "--service", "foo2", "--target", "192.168.1.1:80", "--health-listen", "0.0.0.0:8089", "--peer", "127.0.0.1:4001"]);
+    expect(pod.containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: "mysecret", key: "network_token" });
+    expect(JSON.stringify(dep)).not.toContain(token);
+    expect(dep.metadata.ownerReferences[0]).toMatchObject({ kind: "Entanglement", name: "test2", controller: true });
+    // no kubelet here: the agent never becomes ready, and the status says so
+    const cr = await until("status", async () => {
+      const o = await getJson(kcfg, ["entanglement", "test2", "-n", "default"]);
+      return ready(o)?.reason === "AgentNotReady" && o;
+    });
+    expect(cr.status).toMatchObject({ observedGeneration: cr.metadata.generation, direction: "outbound" });
+    const table = await kc(kcfg, ["get", "entanglement", "test2", "-n", "default"]);
+    expect(table).toMatch(/test2\s+foo2\s+outbound\s+False/);
+  });
+
+  it("seed inbound example: agent connect + a Service reaching it", async () => {
+    await applyYaml(seedText("inbound-entanglement", token));
+    const dep = await until("Deployment entangle-test3", () => getJson(kcfg, ["deployment", "entangle-test3", "-n", "default"]));
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.args.slice(0, 6)).toEqual(["agent", "connect", "--service", "foo2", "--listen", "0.0.0.0:8080"]);
+    const svc = await until("Service test3", () => getJson(kcfg, ["service", "test3", "-n", "default"]));
+    expect(svc.spec.type).toBe("ClusterIP");
+    expect(svc.spec.ports[0]).toMatchObject({ port: 8080, targetPort: 8080, protocol: "TCP" });
+    for (const [k, v] of Object.entries(svc.spec.selector)) expect(dep.spec.template.metadata.labels[k]).toBe(v);
+  });
+
+  it("an update rolls the Deployment; deletion removes everything (ownerReferences + GC)", async () => {
+    await kc(kcfg, ["patch", "entanglement", "test3", "-n", "default", "--type", "merge", "-p", '{"spec":{"port":"9090","serviceSpec":{"ports":[{"port":9090}]}}}']);
+    await until("new args", async () => {
+      const d = await getJson(kcfg, ["deployment", "entangle-test3", "-n", "default"]);
+      return d.spec.template.spec.containers[0].args.includes("0.0.0.0:9090");
+    });
+    const svc = await getJson(kcfg, ["service", "test3", "-n", "default"]);
+    expect(svc.spec.ports[0]).toMatchObject({ port: 9090, targetPort: 9090 });
+    const cr = await until("observedGeneration", async () => {
+      const o = await getJson(kcfg, ["entanglement", "test3", "-n", "default"]);
+      return o.status?.observedGeneration === o.metadata.generation && o;
+    });
+    expect(cr.metadata.generation).toBe(2);
+
+    await kc(kcfg, ["delete", "entanglement", "test3", "-n", "default"]);
+    await until("Deployment and Service gone", async () => {
+      const d = await kubectl(kcfg, ["get", "deployment/entangle-test3", "service/test3", "-n", "default"]);
+      return d.code !== 0 && /NotFound/.test(d.stderr) && !/^deployment|^service/m.test(d.stdout);
+    }, 60_000);
+  });
+
+  it("missing Secret: Ready=False SecretNotFound with an Event, then recovers when it appears", async () => {
+    await kc(kcfg, ["create", "namespace", "nosecret"]);
+    await applyYaml(`apiVersion: entangle.kairos.io/v1alpha1
+kind: Entanglement
+metadata: {name: lonely, namespace: nosecret}
+spec: {serviceUUID: lonely, secretRef: absent, host: 127.0.0.1, port: 8080}
+`);
+    const cr = await until("SecretNotFound", async () => {
+      const o = await getJson(kcfg, ["entanglement", "lonely", "-n", "nosecret"]);
+      return ready(o)?.reason === "SecretNotFound" && o;
+    });
+    expect(ready(cr).message).toContain("Secret nosecret/absent not found");
+    const events = await until("event", async () => {
+      const e = await getJson(kcfg, ["events", "-n", "nosecret", "--field-selector", "involvedObject.name=lonely"]);
+      return e.items.length > 0 && e.items;
+    });
+    expect(events.map((e: Any) => e.reason)).toContain("SecretNotFound");
+    const described = await kc(kcfg, ["describe", "entanglement", "lonely", "-n", "nosecret"]);
+    expect(described).toContain("SecretNotFound");
+
+    await kc(kcfg, ["create", "secret", "generic", "absent", "-n", "nosecret", "--from-literal=wrong_key=x"]);
+    await until("SecretKeyMissing", async () => ready(await getJson(kcfg, ["entanglement", "lonely", "-n", "nosecret"]))?.reason === "SecretKeyMissing");
+    await kc(kcfg, ["delete", "secret", "absent", "-n", "nosecret"]);
+    await kc(kcfg, ["create", "secret", "generic", "absent", "-n", "nosecret", `--from-literal=network_token=${token}`]);
+    await until("AgentNotReady", async () => ready(await getJson(kcfg, ["entanglement", "lonely", "-n", "nosecret"]))?.reason === "AgentNotReady");
+    await kc(kcfg, ["delete", "namespace", "nosecret", "--wait=false"]);
+  });
+
+  it("invalid specs are refused by the API server with a clear message", async () => {
+    const bad = (spec: string) => `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: bad, namespace: default}\nspec: ${spec}\n`;
+    let r = await kubectl(kcfg, ["apply", "-f", "-"], bad('{serviceUUID: x, secretRef: s, port: "http"}'));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("port must be a number from 1 to 65535");
+    r = await kubectl(kcfg, ["apply", "-f", "-"], bad("{serviceUUID: x, secretRef: s, port: 70000}"));
+    expect(r.stderr).toContain("port must be a number from 1 to 65535");
+    r = await kubectl(kcfg, ["apply", "-f", "-"], bad("{secretRef: s, port: 80}"));
+    expect(r.stderr).toMatch(/spec.serviceUUID: Required value/);
+  });
+
+  it("a module restart mid-reconcile leaves exactly one Deployment per Entanglement", async () => {
+    const many = Array.from({ length: 8 }, (_, i) => `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: many-${i}, namespace: default}\nspec: {serviceUUID: many-${i}, secretRef: mysecret, host: 127.0.0.1, port: ${8000 + i}}\n`).join("---\n");
+    await applyYaml(many);
+    await run("bash", ["hack/module.sh", "down", CLUSTER]); // killed while it works through them
+    await moduleUp(CLUSTER, { ENTANGLE_PEERS: "127.0.0.1:4001", ENTANGLE_AGENT_IMAGE: "example.test/entangle:ci" });
+    const deps = await until("8 Deployments", async () => {
+      const d = await getJson(kcfg, ["deployments", "-n", "default", "-l", "app.kubernetes.io/managed-by=entangle"]);
+      const mine = d.items.filter((x: Any) => x.metadata.name.startsWith("entangle-many-"));
+      return mine.length === 8 && mine;
+    }, 60_000);
+    expect(new Set(deps.map((d: Any) => d.metadata.name)).size).toBe(8);
+    const rs = await getJson(kcfg, ["replicasets", "-n", "default"]);
+    for (let i = 0; i < 8; i++) expect(rs.items.filter((r: Any) => r.metadata.ownerReferences?.[0]?.name === `entangle-many-${i}`).length).toBeLessThanOrEqual(1);
+    await kc(kcfg, ["delete", "entanglements", ...Array.from({ length: 8 }, (_, i) => `many-${i}`), "-n", "default"]);
+  });
+});
+
+describe("sidecar injection", () => {
+  const sidecarOf = (pod: Any) => (pod.spec.initContainers ?? []).filter((c: Any) => c.name === "entangle-agent");
+
+  it("seed bare Pod: a native sidecar connecting foo on 127.0.0.1:9090", async () => {
+    await applyYaml(seedText("sidecar-pod", token));
+    const pod = await getJson(kcfg, ["pod", "hello", "-n", "default"]);
+    const [agent] = sidecarOf(pod);
+    expect(agent.restartPolicy).toBe("Always");
+    expect(agent.args.slice(0, 6)).toEqual(["agent", "connect", "--service", "foo", "--listen", "127.0.0.1:9090"]);
+    expect(agent.env[0].valueFrom.secretKeyRef).toEqual({ name: "mysecret", key: "network_token" });
+    expect(pod.spec.hostNetwork).toBeUndefined();
+    expect(pod.metadata.annotations["entanglement.kairos.io/injected"]).toBe("connect foo");
+  });
+
+  it("seed Deployment's pods (generateName only at admission) get exactly one expose sidecar", async () => {
+    await applyYaml(seedText("sidecar-deployment-cluster-a", token));
+    const pods = await until("a pod from the ReplicaSet", async () => {
+      const p = await getJson(kcfg, ["pods", "-n", "default", "-l", "app=entangle-proxy"]);
+      return p.items.length > 0 && p.items;
+    });
+    const [agent, ...more] = sidecarOf(pods[0]);
+    expect(more).toHaveLength(0);
+    expect(agent.args.slice(0, 6)).toEqual(["agent", "expose", "--service", "foo", "--target", "127.0.0.1:8001"]);
+  });
+
+  it("a Job's pod gets the sidecar as a native sidecar (the Job can complete)", async () => {
+    await applyYaml(`apiVersion: batch/v1
+kind: Job
+metadata: {name: once, namespace: default}
+spec:
+  template:
+    metadata:
+      labels: {entanglement.kairos.io/name: mysecret, entanglement.kairos.io/service: foo, entanglement.kairos.io/target_port: "9090"}
+    spec:
+      restartPolicy: Never
+      containers: [{name: main, image: busybox:1.28, command: ["true"]}]
+`);
+    const pods = await until("the Job's pod", async () => {
+      const p = await getJson(kcfg, ["pods", "-n", "default", "-l", "job-name=once"]);
+      return p.items.length > 0 && p.items;
+    });
+    expect(sidecarOf(pods[0])[0].restartPolicy).toBe("Always");
+    expect(pods[0].spec.containers.map((c: Any) => c.name)).toEqual(["main"]);
+  });
+
+  it("never injects twice", async () => {
+    const pod = await getJson(kcfg, ["pod", "hello", "-n", "default"]);
+    delete pod.metadata.resourceVersion;
+    delete pod.metadata.uid;
+    delete pod.metadata.creationTimestamp;
+    delete pod.status;
+    pod.metadata.name = "hello-again";
+    const r = await kubectl(kcfg, ["create", "-f", "-"], JSON.stringify(pod));
+    expect(r.code, r.stderr).toBe(0);
+    expect(sidecarOf(await getJson(kcfg, ["pod", "hello-again", "-n", "default"]))).toHaveLength(1);
+  });
+
+  it("incomplete labels: pod untouched, with a warning", async () => {
+    const warnings = await applyYaml(`apiVersion: v1
+kind: Pod
+metadata: {name: half, namespace: default, labels: {entanglement.kairos.io/name: mysecret}}
+spec: {containers: [{name: c, image: busybox:1.28}]}
+`);
+    expect(warnings).toContain("missing entanglement.kairos.io/service, entanglement.kairos.io/target_port");
+    const pod = await getJson(kcfg, ["pod", "half", "-n", "default"]);
+    expect(pod.spec.initContainers).toBeUndefined();
+  });
+
+  it("missing Secret: admitted with a warning naming it", async () => {
+    const warnings = await applyYaml(`apiVersion: v1
+kind: Pod
+metadata: {name: nosecret, namespace: default, labels: {entanglement.kairos.io/name: nope, entanglement.kairos.io/service: foo, entanglement.kairos.io/target_port: "9090"}}
+spec: {containers: [{name: c, image: busybox:1.28}]}
+`);
+    expect(warnings).toContain("Secret default/nope not found");
+    expect(sidecarOf(await getJson(kcfg, ["pod", "nosecret", "-n", "default"]))).toHaveLength(1);
+  });
+});
