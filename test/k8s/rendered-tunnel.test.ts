@@ -5,10 +5,10 @@
 import { createServer } from "node:http";
 import { afterAll, beforeAll, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
-import { getJson, kc, moduleDown, moduleUp, until } from "../helpers/k8s.ts";
+import { kc, moduleDown, moduleUp, until } from "../helpers/k8s.ts";
+import { deploymentAgent } from "../helpers/pods.ts";
 import { httpGet, killAll, runEntangle } from "../helpers/agents.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const CLUSTER = process.env.ENTANGLE_TEST_CLUSTER || "test";
 const NS = "rendered";
 let kcfg = "";
@@ -30,24 +30,6 @@ afterAll(async () => {
   await moduleDown(CLUSTER);
 });
 
-/** The agent container of a rendered Deployment, as a local command line and environment. */
-async function agentProcessOf(deployment: string): Promise<{ args: string[]; env: Record<string, string> }> {
-  const dep = await until(`Deployment ${deployment}`, () => getJson(kcfg, ["deployment", deployment, "-n", NS]));
-  const c = dep.spec.template.spec.containers.find((x: Any) => x.name === "entangle-agent");
-  expect(c.command).toEqual(["entangle"]);
-  const env: Record<string, string> = {};
-  for (const e of c.env as Any[]) {
-    if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) {
-      const { name, key } = e.valueFrom.secretKeyRef;
-      const secret = await getJson(kcfg, ["secret", name, "-n", NS]);
-      env[e.name] = Buffer.from(secret.data[key], "base64").toString("utf8");
-    }
-  }
-  const args = (c.args as string[]).map((a, i, all) => (["--listen", "--health-listen"].includes(all[i - 1]) ? "127.0.0.1:0" : a));
-  return { args, env };
-}
-
 it("agents run from the rendered outbound and inbound Deployments carry HTTP between them", async () => {
   const port = (web.address() as { port: number }).port;
   await kc(kcfg, ["create", "namespace", NS]);
@@ -68,8 +50,9 @@ spec:
   inbound: true
   serviceSpec: {ports: [{port: 8080, protocol: TCP}], type: ClusterIP}
 `);
-  const out = await agentProcessOf("entangle-web-out");
-  const inb = await agentProcessOf("entangle-web-in");
+  const out = await deploymentAgent(kcfg, NS, "entangle-web-out");
+  const inb = await deploymentAgent(kcfg, NS, "entangle-web-in");
+  expect(out.container.command).toEqual(["entangle"]);
   expect(out.args).toContain(`127.0.0.1:${port}`);
   expect(out.args).toContain("--peer"); // the module's ENTANGLE_PEERS reached the pod spec
 
