@@ -8,11 +8,19 @@ import { renderEntanglement, MANAGED_BY } from "../render/entanglement.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
+import { serialize } from "./serialize.ts";
 
 type Ready = Omit<Condition, "lastTransitionTime">;
 
-export async function reconcileEntanglement(cr: Entanglement, cfg: ModuleConfig = moduleConfig()): Promise<void> {
-  if (cr.metadata?.deletionTimestamp) return;
+export function reconcileEntanglement(event: Entanglement, cfg: ModuleConfig = moduleConfig()): Promise<void> {
+  return serialize(`${event.metadata?.namespace}/${event.metadata?.name}`, () => reconcileNow(event, cfg));
+}
+
+async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<void> {
+  // Watch events queue up (the CR's own, its Deployment's, its Secret's): work from the
+  // current object, not the event's copy, so a stale status is neither rewritten nor re-announced.
+  const cr = await latest(event);
+  if (!cr || cr.metadata?.deletionTimestamp) return;
   const namespace = cr.metadata!.namespace!;
   const generation = cr.metadata?.generation;
   const rendered = renderEntanglement(cr, cfg);
@@ -71,11 +79,10 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
     conditions: setCondition(old.conditions, ready),
   };
   if (extra.lastError === undefined) delete status.lastError;
-  const before = JSON.stringify(old.conditions?.find((c) => c.type === "Ready"));
-  const after = JSON.stringify(status.conditions!.find((c) => c.type === "Ready"));
+  const prev = old.conditions?.find((c) => c.type === "Ready");
   if (JSON.stringify(normalize(old)) === JSON.stringify(normalize(status))) return; // nothing new: no write, no event loop
   await K8s(Entanglement).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus });
-  if (before !== after) {
+  if (prev?.status !== ready.status || prev?.reason !== ready.reason) {
     const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
     await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);
   }
@@ -106,10 +113,15 @@ export async function reconcileUsersOfSecret(secret: kind.Secret): Promise<void>
   for (const cr of list.items) if (cr.spec?.secretRef === secret.metadata?.name) await reconcileEntanglement(cr);
 }
 
-async function reconcileByName(namespace: string, name: string): Promise<void> {
+async function latest(cr: Entanglement): Promise<Entanglement | undefined> {
   try {
-    await reconcileEntanglement(await K8s(Entanglement).InNamespace(namespace).Get(name));
+    return await K8s(Entanglement).InNamespace(cr.metadata!.namespace!).Get(cr.metadata!.name!);
   } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
+    if ((err as { status?: number }).status === 404) return undefined;
+    throw err;
   }
+}
+
+async function reconcileByName(namespace: string, name: string): Promise<void> {
+  await reconcileEntanglement({ metadata: { name, namespace } } as Entanglement);
 }

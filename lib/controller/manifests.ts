@@ -12,6 +12,7 @@ import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
 import { apiMessage } from "./entanglement.ts";
+import { serialize } from "./serialize.ts";
 
 export const ORPHAN_ANNOTATION = "entangle-proxy.kairos.io/orphan";
 const PEPR_FINALIZER = "pepr.dev/finalizer";
@@ -67,8 +68,22 @@ function remoteMessage(err: unknown): string {
   return apiMessage(err);
 }
 
-export async function reconcileManifests(cr: Manifests): Promise<void> {
+export function reconcileManifests(event: Manifests): Promise<void> {
   ensureResync();
+  return serialize(`${event.metadata?.namespace}/${event.metadata?.name}`, async () => {
+    // the current object: status.applied decides what gets pruned, so never act on a stale copy
+    let cr: Manifests;
+    try {
+      cr = await K8s(Manifests).InNamespace(event.metadata!.namespace!).Get(event.metadata!.name!);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return;
+      throw err;
+    }
+    await reconcileNow(cr);
+  });
+}
+
+async function reconcileNow(cr: Manifests): Promise<void> {
   if (cr.metadata?.deletionTimestamp) {
     // Pepr finalizes on UPDATE events only: a CR deleted while the module was down arrives as
     // ADDED (or via resync) and would keep its finalizer forever, so release it here too.

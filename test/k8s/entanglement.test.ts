@@ -52,6 +52,10 @@ describe("Entanglement controller", () => {
       return ready(o)?.reason === "AgentNotReady" && o;
     });
     expect(cr.status).toMatchObject({ observedGeneration: cr.metadata.generation, direction: "outbound" });
+    // one Event per change of the Ready reason, however many watch events arrive
+    await new Promise((r) => setTimeout(r, 3_000));
+    const events = await getJson(kcfg, ["events", "-n", "default", "--field-selector", `involvedObject.uid=${cr.metadata.uid},reason=AgentNotReady`]);
+    expect(events.items).toHaveLength(1);
     const table = await kc(kcfg, ["get", "entanglement", "test2", "-n", "default"]);
     expect(table).toMatch(/test2\s+foo2\s+outbound\s+False/);
   });
