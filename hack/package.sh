@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Second half of `npm run build` (after `pepr build`): ship our CRDs with the build.
+#
+#   dist/entangle-crds.yaml             for `kubectl apply -f` before (or without) the module
+#   dist/entangle-chart/crds/crds.yaml  Helm installs a chart's crds/ before its templates
+#
+# The watcher also applies these CRDs when it starts (lib/crds/apply.ts); shipping them lets
+# users install them up front, review them, and use `kubectl explain` before the module runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crds=lib/crds/crds.yaml
+[ -s "$crds" ] || { echo "package: $crds missing" >&2; exit 1; }
+
+cp "$crds" dist/entangle-crds.yaml
+echo "package: dist/entangle-crds.yaml" >&2
+if [ -d dist/entangle-chart ]; then
+  mkdir -p dist/entangle-chart/crds
+  cp "$crds" dist/entangle-chart/crds/crds.yaml
+  echo "package: dist/entangle-chart/crds/crds.yaml" >&2
+fi

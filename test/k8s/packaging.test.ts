@@ -1,0 +1,195 @@
+// Packaging: `npm run build` (pepr build + hack/package.sh) produces a module whose RBAC is scoped
+// to exactly what the code calls, ships our CRDs, and installs against a real API server.
+//
+// No kubelet here, so the install stops at `kubectl apply --dry-run=server` (every object is
+// validated and admitted, nothing persists). The RBAC objects are the exception: they are inert,
+// so they are applied for real and checked with SubjectAccessReviews for the module's
+// ServiceAccount (then deleted).
+// Webhook configurations are never created for real: they would point at a Service with no pods,
+// and failurePolicy Fail on Pod CREATE would break every other suite sharing this cluster.
+// (`pepr deploy` is no option either: pepr 1.1.4 rebuilds the module as CommonJS in a .js file,
+// which a "type": "module" package cannot load, so it stops before any API call; and once past
+// that it would wait forever for the Deployments to become ready.)
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import yaml from "js-yaml";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { DEFAULT_AGENT_IMAGE } from "../../lib/config.ts";
+import { ROOT, kc, kubectl, run, until } from "../helpers/k8s.ts";
+
+const DIST = join(ROOT, "dist");
+const MODULE_YAML = join(DIST, "pepr-module-entangle.yaml");
+const CRDS_YAML = join(DIST, "entangle-crds.yaml");
+const NAME = "pepr-entangle";
+const SA = `system:serviceaccount:pepr-system:${NAME}`;
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  verbs: string[];
+}
+interface Doc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: Rule[];
+  spec?: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+}
+
+// What lib/ and Pepr call, per "group/resource" (see the pepr.rbac list in package.json):
+const EXPECTED_RULES: Record<string, string[]> = {
+  "entangle.kairos.io/entanglements": ["get", "list", "watch"], // Reconcile (list+watch), Get
+  "entangle.kairos.io/entanglements/status": ["patch"], // PatchStatus
+  "entangle.kairos.io/entanglements/finalizers": ["update"], // blockOwnerDeletion, where OwnerReferencesPermissionEnforcement is on
+  "entangle-proxy.kairos.io/manifests": ["get", "list", "patch", "watch"], // Reconcile, resync, finalizer removal
+  "entangle-proxy.kairos.io/manifests/status": ["patch"],
+  "apps/deployments": ["create", "get", "list", "patch", "watch"], // server-side apply (create+patch), Get, Watch
+  "/services": ["create", "delete", "get", "patch"], // apply; delete the stale one of an outbound CR
+  "/secrets": ["get", "list", "watch"], // token checks, Watch
+  "/events": ["create"],
+  "apiextensions.k8s.io/customresourcedefinitions": ["create", "get", "patch"], // ours + Pepr's store CRD, by name
+  "pepr.dev/peprstores": ["create", "get", "list", "patch", "watch"], // Pepr's store
+};
+const CRD_NAMES = ["entanglements.entangle.kairos.io", "manifests.entangle-proxy.kairos.io", "peprstores.pepr.dev"];
+
+function loadDocs(file: string): Doc[] {
+  return (yaml.loadAll(readFileSync(file, "utf8")) as (Doc | null)[]).filter((d): d is Doc => !!d);
+}
+
+function find(docs: Doc[], kind: string, name: string): Doc {
+  const doc = docs.find((d) => d.kind === kind && d.metadata.name === name);
+  if (!doc) throw new Error(`${kind} ${name} not in the module YAML`);
+  return doc;
+}
+
+/** "group/resource" -> sorted verbs, one entry per (group, resource). */
+function ruleTable(rules: Rule[]): Record<string, string[]> {
+  const table: Record<string, string[]> = {};
+  for (const r of rules) for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) table[`${g}/${res}`] = [...r.verbs].sort();
+  return table;
+}
+
+type Attr = { verb: string; group: string; resource: string; subresource?: string; name?: string; namespace?: string };
+
+function attrs(group: string, resource: string, verbs: string[], extra: Partial<Attr> = {}): Attr[] {
+  return verbs.map((verb) => ({ verb, group, resource, ...extra }));
+}
+
+/** One SubjectAccessReview per attribute set for the module's ServiceAccount, in one kubectl call. */
+async function review(kubeconfig: string, list: Attr[]): Promise<{ what: string; allowed: boolean }[]> {
+  const groups = ["system:serviceaccounts", "system:serviceaccounts:pepr-system", "system:authenticated"];
+  const input = list
+    .map((resourceAttributes) => yaml.dump({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: SA, groups, resourceAttributes } }))
+    .join("---\n");
+  // kubectl creates (and prints) them in input order
+  const out = await kc(kubeconfig, ["create", "-f", "-", "-o", "jsonpath={.status.allowed}{\"\\n\"}"], input);
+  const answers = out.trim().split("\n");
+  expect(answers).toHaveLength(list.length);
+  return list.map((a, i) => ({
+    what: `${a.verb} ${a.group || "core"}/${a.resource}${a.subresource ? "/" + a.subresource : ""}${a.name ? " " + a.name : ""}${a.namespace ? " -n " + a.namespace : ""}`,
+    allowed: answers[i] === "true",
+  }));
+}
+
+describe("packaging: npm run build", () => {
+  const kubeconfig = inject("kubeconfig");
+  let docs: Doc[];
+  let rbacApplied = false;
+
+  beforeAll(async () => {
+    const r = await run("npm", ["run", "build"], { timeoutMs: 180_000 });
+    if (r.code !== 0) throw new Error(`npm run build failed (${r.code}):\n${r.stderr.slice(-4000)}`);
+    docs = loadDocs(MODULE_YAML);
+  }, 200_000);
+
+  afterAll(async () => {
+    if (!rbacApplied) return;
+    await kubectl(kubeconfig, ["delete", "--ignore-not-found", "--wait=false", `clusterrolebinding/${NAME}`, `clusterrole/${NAME}`]);
+  });
+
+  it("renders a scoped ClusterRole: exactly the rules the module uses, no wildcards", () => {
+    const rules = find(docs, "ClusterRole", NAME).rules!;
+    for (const r of rules) {
+      for (const v of [...(r.apiGroups ?? []), ...(r.resources ?? []), ...r.verbs]) expect(v).not.toContain("*");
+    }
+    expect(ruleTable(rules)).toEqual(EXPECTED_RULES);
+    const crdRule = rules.find((r) => r.resources?.includes("customresourcedefinitions"));
+    expect(crdRule?.resourceNames?.sort()).toEqual(CRD_NAMES);
+  });
+
+  it("gives the Helm chart the same rules", () => {
+    const values = yaml.load(readFileSync(join(DIST, "entangle-chart/values.yaml"), "utf8")) as { rbac: Rule[] };
+    expect(ruleTable(values.rbac)).toEqual(EXPECTED_RULES);
+  });
+
+  it("passes the agent image to the watcher and admission Deployments", () => {
+    for (const name of [NAME, `${NAME}-watcher`]) {
+      const env = find(docs, "Deployment", name).spec!.template.spec.containers[0].env ?? [];
+      expect(env).toContainEqual({ name: "ENTANGLE_AGENT_IMAGE", value: DEFAULT_AGENT_IMAGE });
+    }
+  });
+
+  it("ships the CRDs in dist/ and in the chart's crds/", () => {
+    const source = readFileSync(join(ROOT, "lib/crds/crds.yaml"), "utf8");
+    expect(readFileSync(CRDS_YAML, "utf8")).toBe(source);
+    expect(readFileSync(join(DIST, "entangle-chart/crds/crds.yaml"), "utf8")).toBe(source);
+    expect(loadDocs(CRDS_YAML).map((d) => d.metadata.name).sort()).toEqual(CRD_NAMES.slice(0, 2));
+  });
+
+  it("installs against the API server (server-side dry run)", async () => {
+    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", CRDS_YAML]);
+    // Namespaced objects need their namespace to exist even in a dry run. hack/module.sh creates
+    // the same one; it is left in place (deleting it could race a module started by a later suite).
+    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"], yaml.dump(find(docs, "Namespace", "pepr-system")));
+    // --server-side: the module Secret (the gzipped code) is too big for client-side apply's
+    // last-applied-configuration annotation (256 KiB), so users must install this way too.
+    const out = await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", MODULE_YAML]);
+    // one line per object: "<kind>[.<group>]/<name> serverside-applied (server dry run)"
+    for (const d of docs) expect(out).toMatch(new RegExp(`^${d.kind.toLowerCase()}(\\.[a-z0-9.]+)?/${d.metadata.name} serverside-applied \\(server dry run\\)$`, "m"));
+  });
+
+  it("lets the module's ServiceAccount do what it needs, and nothing else", async () => {
+    const rbac = docs.filter((d) => (d.kind === "ClusterRole" || d.kind === "ClusterRoleBinding") && d.metadata.name === NAME);
+    rbacApplied = true;
+    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"], rbac.map((d) => yaml.dump(d)).join("---\n"));
+
+    // SubjectAccessReviews with explicit attributes (`kubectl auth can-i` guesses them from
+    // discovery, and answers "no" for resources whose CRD is not installed yet).
+    const ns = (namespace: string) => ({ namespace });
+    const allowed: Attr[] = [
+      ...attrs("entangle.kairos.io", "entanglements", ["get", "list", "watch"]),
+      ...attrs("entangle.kairos.io", "entanglements", ["patch"], { subresource: "status", ...ns("default") }),
+      ...attrs("entangle.kairos.io", "entanglements", ["update"], { subresource: "finalizers", ...ns("default") }),
+      ...attrs("entangle-proxy.kairos.io", "manifests", ["get", "list", "watch", "patch"]),
+      ...attrs("entangle-proxy.kairos.io", "manifests", ["patch"], { subresource: "status", ...ns("default") }),
+      ...attrs("apps", "deployments", ["get", "list", "watch", "create", "patch"], ns("default")),
+      ...attrs("", "services", ["get", "create", "patch", "delete"], ns("default")),
+      ...attrs("", "secrets", ["get", "list", "watch"], ns("default")),
+      ...attrs("", "events", ["create"], ns("default")),
+      ...CRD_NAMES.flatMap((name) => attrs("apiextensions.k8s.io", "customresourcedefinitions", ["get", "create", "patch"], { name })),
+      ...attrs("pepr.dev", "peprstores", ["get", "list", "watch", "create", "patch"], ns("pepr-system")),
+    ];
+    const denied: Attr[] = [
+      ...attrs("", "pods", ["get", "create"], ns("default")),
+      ...attrs("", "configmaps", ["list"], ns("default")),
+      ...attrs("", "secrets", ["create", "patch", "delete"], ns("default")),
+      ...attrs("apps", "deployments", ["update", "delete"], ns("default")),
+      ...attrs("entangle.kairos.io", "entanglements", ["create", "update", "delete"], ns("default")),
+      ...attrs("apiextensions.k8s.io", "customresourcedefinitions", ["create", "patch"], { name: "widgets.example.com" }),
+      ...attrs("apiextensions.k8s.io", "customresourcedefinitions", ["delete"], { name: CRD_NAMES[0] }),
+      ...attrs("apiextensions.k8s.io", "customresourcedefinitions", ["list"]),
+      ...attrs("rbac.authorization.k8s.io", "clusterroles", ["create", "escalate"]),
+      ...attrs("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["create"]),
+    ];
+    // the RBAC authorizer sees new bindings through an informer: wait for ours
+    await until("the ClusterRoleBinding to take effect", async () => (await review(kubeconfig, allowed.slice(0, 1)))[0].allowed, 10_000);
+    const answers = await review(kubeconfig, [...allowed, ...denied]);
+    const wrong = answers.filter((a, i) => a.allowed !== i < allowed.length).map((a) => `${a.allowed ? "allowed" : "denied"}: ${a.what}`);
+    expect(wrong).toEqual([]);
+
+    // resourceNames on create works for server-side apply (the name is in the URL): the module
+    // applies its CRDs this way at start, whether or not they exist yet.
+    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=pepr", "--dry-run=server", `--as=${SA}`, "-f", CRDS_YAML]);
+  });
+});
