@@ -22,8 +22,12 @@ When(a.Deployment)
   .Watch((dep) => reconcileOwnerOf(dep));
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status
-When(a.Secret).IsCreatedOrUpdated().Watch((s) => reconcileUsersOfSecret(s));
-When(a.Secret).IsDeleted().Watch((s) => reconcileUsersOfSecret(s));
+When(a.Secret)
+  .IsCreatedOrUpdated()
+  .Watch((s) => reconcileUsersOfSecret(s));
+When(a.Secret)
+  .IsDeleted()
+  .Watch((s) => reconcileUsersOfSecret(s));
 
 When(a.Pod)
   .IsCreated()

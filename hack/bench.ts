@@ -176,10 +176,24 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 async function sshPath(name: string, cipherArgs: string[], dataPort: number, greetPort: number): Promise<Path> {
   const [a, b] = [await freePort(), await freePort()];
   run("ssh", [
-    "-N", "-p", process.env.BENCH_SSH_PORT!, "-i", process.env.BENCH_SSH_KEY!,
-    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+    "-N",
+    "-p",
+    process.env.BENCH_SSH_PORT!,
+    "-i",
+    process.env.BENCH_SSH_KEY!,
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "BatchMode=yes",
     ...cipherArgs,
-    "-L", `127.0.0.1:${a}:127.0.0.1:${dataPort}`, "-L", `127.0.0.1:${b}:127.0.0.1:${greetPort}`,
+    "-L",
+    `127.0.0.1:${a}:127.0.0.1:${dataPort}`,
+    "-L",
+    `127.0.0.1:${b}:127.0.0.1:${greetPort}`,
     `${process.env.BENCH_SSH_USER ?? "root"}@127.0.0.1`,
   ]);
   await waitForPort(a);
@@ -228,7 +242,9 @@ async function measure(p: Path) {
   const rtt = await echo(p.data);
   const fb = await firstByte(p.greet);
   const r = { name: p.name, up: median(up), down: median(down), rtt50: pct(rtt, 50), rtt99: pct(rtt, 99), fb50: pct(fb, 50), fb99: pct(fb, 99) };
-  process.stderr.write(`  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms\n`);
+  process.stderr.write(
+    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms\n`,
+  );
   return r;
 }
 
@@ -251,7 +267,9 @@ async function main() {
   console.log("| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms |");
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const r of results)
-    console.log(`| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} |`);
+    console.log(
+      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} |`,
+    );
   const direct = results[0];
   const tun = results[results.length - 1];
   console.log(`\ntunnel vs direct: upload ${ratio(tun.up, direct.up)}, download ${ratio(tun.down, direct.down)}`);

@@ -45,10 +45,14 @@ async function startRelay(): Promise<string> {
 }
 
 async function fetchThrough(port: number, path: string): Promise<string> {
-  return until(`an answer through the tunnel on 127.0.0.1:${port}`, async () => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
-    return res.ok && (await res.text());
-  }, 30_000);
+  return until(
+    `an answer through the tunnel on 127.0.0.1:${port}`,
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+      return res.ok && (await res.text());
+    },
+    30_000,
+  );
 }
 
 async function clusterUp(name: string): Promise<string> {
@@ -59,7 +63,11 @@ async function clusterUp(name: string): Promise<string> {
   const code = await new Promise((r) => child.once("close", r));
   if (code !== 0) throw new Error(`hack/cluster.sh up ${name} failed`);
   cleanups.push(() => run("bash", ["hack/cluster.sh", "down", name]));
-  return out.trim().split("\n").pop()!.replace(/^KUBECONFIG=/, "");
+  return out
+    .trim()
+    .split("\n")
+    .pop()!
+    .replace(/^KUBECONFIG=/, "");
 }
 
 async function clusterDemo(): Promise<void> {
@@ -89,7 +97,11 @@ async function clusterDemo(): Promise<void> {
   step(`B: the controller rendered Deployment entangle-test3: entangle ${inb.container.args.join(" ")}`);
   runEntangle(out.args, out.env);
   const connectAgent = runEntangle(inb.args, inb.env);
-  const listen = Number(String((await connectAgent.waitMsg("accepting connections")).listen).split(":").pop());
+  const listen = Number(
+    String((await connectAgent.waitMsg("accepting connections")).listen)
+      .split(":")
+      .pop(),
+  );
   const auth = await connectAgent.waitMsg("member authenticated", 30_000);
   step(`B: agent found A's agent through the relay (${auth.path} path, ${auth.encryption})`);
   const body = await fetchThrough(listen, "/through-the-tunnel");
@@ -111,7 +123,14 @@ async function clusterDemo(): Promise<void> {
   step("A: applied the seed's Manifests 'hello' (a Pod named test, for cluster B)");
   const pod = await until("Pod test in cluster B", () => getJson(b, ["pod", "test", "-n", "default"]), 60_000);
   step(`B: Pod ${pod.metadata.name} created remotely (image ${pod.spec.containers[0].image}) by server-side apply through the tunnel`);
-  await until("Manifests hello Ready", async () => (await getJson(a, ["manifests.entangle-proxy.kairos.io", "hello", "-n", "default"])).status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True"), 30_000);
+  await until(
+    "Manifests hello Ready",
+    async () =>
+      (await getJson(a, ["manifests.entangle-proxy.kairos.io", "hello", "-n", "default"])).status?.conditions?.some(
+        (c: { type: string; status: string }) => c.type === "Ready" && c.status === "True",
+      ),
+    30_000,
+  );
 
   step("status (Entanglements stay Ready=False here: no kubelet runs their agent pods):");
   step("cluster A:");
@@ -129,7 +148,11 @@ async function tunnelDemo(): Promise<void> {
   const common = ["--p2p-listen", "127.0.0.1:0", "--peer", relay];
   runEntangle(["agent", "expose", "--service", "demo-web", "--target", `127.0.0.1:${web.port}`, ...common], { ENTANGLE_NETWORK_TOKEN: token });
   const connect = runEntangle(["agent", "connect", "--service", "demo-web", "--listen", "127.0.0.1:0", ...common], { ENTANGLE_NETWORK_TOKEN: token });
-  const listen = Number(String((await connect.waitMsg("accepting connections")).listen).split(":").pop());
+  const listen = Number(
+    String((await connect.waitMsg("accepting connections")).listen)
+      .split(":")
+      .pop(),
+  );
   const auth = await connect.waitMsg("member authenticated", 20_000);
   step(`connect agent found the exposing agent through the relay (${auth.path} path, ${auth.encryption})`);
   step(`GET /through-the-tunnel -> ${(await fetchThrough(listen, "/through-the-tunnel")).trim()}`);

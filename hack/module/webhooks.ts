@@ -30,7 +30,9 @@ function rules(type: "mutate" | "validate") {
       const resource = b.kind.plural ?? `${b.kind.kind.toLowerCase()}s`;
       const rule = { apiGroups: [b.kind.group], apiVersions: [b.kind.version || "*"], operations, resources: [resource] };
       const key = JSON.stringify(rule);
-      if (!seen.has(key)) out.push(rule), seen.add(key);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(rule);
     }
   }
   return out;
@@ -88,8 +90,12 @@ async function up(url: string, caFile: string, apiPath: string): Promise<void> {
 
 async function down(): Promise<void> {
   // without the module, a webhook with failurePolicy Fail would block every pod creation
-  await K8s(kind.MutatingWebhookConfiguration).Delete(name).catch(() => undefined);
-  await K8s(kind.ValidatingWebhookConfiguration).Delete(name).catch(() => undefined);
+  await K8s(kind.MutatingWebhookConfiguration)
+    .Delete(name)
+    .catch(() => undefined);
+  await K8s(kind.ValidatingWebhookConfiguration)
+    .Delete(name)
+    .catch(() => undefined);
 }
 
 const [cmd, ...args] = process.argv.slice(2);

@@ -1,7 +1,7 @@
 // The `entangle` command line. Bad input gets one clear line on stderr and exit code 2.
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, Option } from "commander";
-import { AddrError, parseHostPort, toMultiaddr, type HostPort } from "../p2p/addr.ts";
+import { Command, CommanderError } from "commander";
+import { AddrError, parseHostPort, toMultiaddr } from "../p2p/addr.ts";
 import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } from "../p2p/token.ts";
 import { Agent, type Role } from "../p2p/agent.ts";
 import { createLogger } from "../p2p/log.ts";
@@ -70,7 +70,10 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode):
   }
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
-    agent.stop().then(() => process.exit(0), () => process.exit(1));
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));

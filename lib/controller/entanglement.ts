@@ -25,7 +25,11 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   const generation = cr.metadata?.generation;
   const rendered = renderEntanglement(cr, cfg);
   if (!rendered.ok) {
-    await writeStatus(cr, { type: "Ready", status: "False", reason: rendered.reason, message: rendered.message, observedGeneration: generation }, { lastError: rendered.message, phase: "Invalid" });
+    await writeStatus(
+      cr,
+      { type: "Ready", status: "False", reason: rendered.reason, message: rendered.message, observedGeneration: generation },
+      { lastError: rendered.message, phase: "Invalid" },
+    );
     return;
   }
 
@@ -37,7 +41,9 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     else await deleteStaleService(namespace, cr.metadata!.name!);
 
     const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
-    const deployment = await K8s(kind.Deployment).InNamespace(namespace).Get((rendered.deployment.metadata as { name: string }).name);
+    const deployment = await K8s(kind.Deployment)
+      .InNamespace(namespace)
+      .Get((rendered.deployment.metadata as { name: string }).name);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
     extra = { ...extra, readyReplicas };
@@ -45,7 +51,12 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
       ready = { type: "Ready", status: "False", reason: secret.reason, message: `${secret.message}: the agent cannot start until it exists` };
       extra = { ...extra, phase: "Pending", lastError: secret.message };
     } else if (available && readyReplicas > 0) {
-      ready = { type: "Ready", status: "True", reason: "AgentAvailable", message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}` };
+      ready = {
+        type: "Ready",
+        status: "True",
+        reason: "AgentAvailable",
+        message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}`,
+      };
       extra = { ...extra, phase: "Ready", lastError: undefined };
     } else {
       ready = { type: "Ready", status: "False", reason: "AgentNotReady", message: `waiting for the agent Deployment (${readyReplicas}/1 ready)` };
@@ -64,7 +75,8 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
 async function deleteStaleService(namespace: string, name: string): Promise<void> {
   try {
     const svc = await K8s(kind.Service).InNamespace(namespace).Get(name);
-    if (svc.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY["app.kubernetes.io/managed-by"]) await K8s(kind.Service).InNamespace(namespace).Delete(name);
+    if (svc.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY["app.kubernetes.io/managed-by"])
+      await K8s(kind.Service).InNamespace(namespace).Delete(name);
   } catch (err) {
     if ((err as { status?: number }).status !== 404) throw err;
   }
@@ -81,7 +93,10 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
   if (extra.lastError === undefined) delete status.lastError;
   const prev = old.conditions?.find((c) => c.type === "Ready");
   if (JSON.stringify(normalize(old)) === JSON.stringify(normalize(status))) return; // nothing new: no write, no event loop
-  await K8s(Entanglement).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus });
+  await K8s(Entanglement).PatchStatus({
+    metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
+    status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus,
+  });
   if (prev?.status !== ready.status || prev?.reason !== ready.reason) {
     const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
     await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);

@@ -45,7 +45,10 @@ async function remoteClient(token: string, service: string): Promise<KubernetesO
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: remote API did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS)));
+  const t = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`${what}: remote API did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS)),
+  );
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
@@ -128,7 +131,10 @@ async function reconcileNow(cr: Manifests): Promise<void> {
         continue;
       }
       try {
-        const applied = await withTimeout(client.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply), `apply ${obj.kind} ${obj.metadata.name}`);
+        const applied = await withTimeout(
+          client.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+          `apply ${obj.kind} ${obj.metadata.name}`,
+        );
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
       } catch (err) {
         const message = remoteMessage(err);
@@ -140,7 +146,11 @@ async function reconcileNow(cr: Manifests): Promise<void> {
 
   if (lostContact) {
     // keep the previous record of everything: nothing is pruned or forgotten while offline
-    await writeStatus(cr, { type: "Ready", status: "False", reason: "RemoteUnreachable", message: `${lostContact}; retrying` }, mergeForRetry(cr.status?.applied, results));
+    await writeStatus(
+      cr,
+      { type: "Ready", status: "False", reason: "RemoteUnreachable", message: `${lostContact}; retrying` },
+      mergeForRetry(cr.status?.applied, results),
+    );
     scheduleRetry(key);
     return;
   }
@@ -148,7 +158,12 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   for (const gone of toPrune(cr.status?.applied, results)) {
     try {
       await withTimeout(client.delete(ref(gone)), `delete ${gone.kind} ${gone.name}`);
-      await emitEvent(cr, "Normal", "Pruned", `deleted ${gone.kind} ${gone.namespace ? gone.namespace + "/" : ""}${gone.name} from the remote cluster (removed from spec.manifests)`);
+      await emitEvent(
+        cr,
+        "Normal",
+        "Pruned",
+        `deleted ${gone.kind} ${gone.namespace ? gone.namespace + "/" : ""}${gone.name} from the remote cluster (removed from spec.manifests)`,
+      );
     } catch (err) {
       if ((err as { code?: number }).code !== 404) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
     }
@@ -166,7 +181,11 @@ async function reconcileNow(cr: Manifests): Promise<void> {
 
 function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
   const seen = new Set(now.filter((n) => n.state === "Applied").map(objectKey));
-  return [...now.filter((n) => n.state === "Applied"), ...(previous ?? []).filter((p) => p.state === "Applied" && !seen.has(objectKey(p))), ...now.filter((n) => n.state === "Failed")];
+  return [
+    ...now.filter((n) => n.state === "Applied"),
+    ...(previous ?? []).filter((p) => p.state === "Applied" && !seen.has(objectKey(p))),
+    ...now.filter((n) => n.state === "Failed"),
+  ];
 }
 
 async function writeStatus(cr: Manifests, ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[] | undefined): Promise<void> {
@@ -270,7 +289,9 @@ function ensureResync(): void {
 async function releaseFinalizer(cr: Manifests): Promise<void> {
   const finalizers = (cr.metadata?.finalizers ?? []).filter((f) => f !== PEPR_FINALIZER);
   try {
-    await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([{ op: "replace", path: "/metadata/finalizers", value: finalizers }]);
+    await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([
+      { op: "replace", path: "/metadata/finalizers", value: finalizers },
+    ]);
   } catch (err) {
     if ((err as { status?: number }).status !== 404) throw err;
   }

@@ -72,7 +72,11 @@ export const entanglementCrd = crd(
         properties: {
           serviceUUID: serviceUUID("name of the service on the network"),
           secretRef,
-          host: { type: "string", maxLength: 253, description: "outbound: host to forward to (default 127.0.0.1); inbound: address to listen on (loopback means all interfaces)" },
+          host: {
+            type: "string",
+            maxLength: 253,
+            description: "outbound: host to forward to (default 127.0.0.1); inbound: address to listen on (loopback means all interfaces)",
+          },
           port: {
             "x-kubernetes-int-or-string": true,
             description: 'port, as an integer or a string such as "80"',

@@ -29,10 +29,7 @@ const TICK_MS = 1_000;
 const WAIT_FOR_PROVIDER_MS = 5_000;
 const OPEN_TIMEOUT_MS = 10_000;
 
-export type Role =
-  | { mode: "expose"; service: string; target: HostPort }
-  | { mode: "connect"; service: string; listen: HostPort }
-  | { mode: "relay" };
+export type Role = { mode: "expose"; service: string; target: HostPort } | { mode: "connect"; service: string; listen: HostPort } | { mode: "relay" };
 
 export interface AgentConfig {
   role: Role;
@@ -124,7 +121,10 @@ export class Agent {
       const a = server.address();
       if (a !== null && typeof a === "object") this.log.info({ health: formatHostPort({ host: a.address, port: a.port }) }, "health endpoint listening");
     }
-    this.log.info({ mode: role.mode, peerId: this.node.peerId.toString(), addrs: this.node.getMultiaddrs().map(String), network: this.keys?.fingerprint }, "agent started");
+    this.log.info(
+      { mode: role.mode, peerId: this.node.peerId.toString(), addrs: this.node.getMultiaddrs().map(String), network: this.keys?.fingerprint },
+      "agent started",
+    );
     this.timer = setInterval(() => void this.tick(), TICK_MS);
     void this.tick();
   }
@@ -201,12 +201,21 @@ export class Agent {
 
   private async rendezvous(): Promise<void> {
     const ns = this.rendezvousNamespace();
-    const own = this.cfg.noDirect === true ? [] : this.node.getMultiaddrs().filter((a) => !a.toString().includes("/p2p-circuit")).map(String);
+    const own =
+      this.cfg.noDirect === true
+        ? []
+        : this.node
+            .getMultiaddrs()
+            .filter((a) => !a.toString().includes("/p2p-circuit"))
+            .map(String);
     for (const conn of this.node.getConnections()) {
       if (conn.status !== "open" || conn.limits !== undefined) continue;
       const id = conn.remotePeer;
       if (this.members.has(id.toString())) continue;
-      const protocols = await this.node.peerStore.get(id).then((p) => p.protocols, () => [] as string[]);
+      const protocols = await this.node.peerStore.get(id).then(
+        (p) => p.protocols,
+        () => [] as string[],
+      );
       if (!protocols.includes(RENDEZVOUS_PROTOCOL)) continue;
       this.relays.set(id.toString(), conn.remoteAddr);
       try {
@@ -374,7 +383,11 @@ export class Agent {
 
   private async openTunnel(peer: string): Promise<Stream> {
     const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
-    const stream = await this.node.dialProtocol(peerIdFromString(peer), TUNNEL_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
+    const stream = await this.node.dialProtocol(peerIdFromString(peer), TUNNEL_PROTOCOL, {
+      signal,
+      maxOutboundStreams: STREAM_LIMIT,
+      runOnLimitedConnection: true,
+    });
     const bytes = byteStream(stream);
     try {
       await bytes.write(Buffer.from(this.tag!, "hex"), { signal });

@@ -24,7 +24,10 @@ export async function startHealthServer(at: HostPort, readiness: Readiness, regi
       return;
     }
     if (path === "/metrics") {
-      registry.metrics().then((text) => reply(200, text, registry.contentType), (err: Error) => reply(500, err.message));
+      registry.metrics().then(
+        (text) => reply(200, text, registry.contentType),
+        (err: Error) => reply(500, err.message),
+      );
       return;
     }
     reply(404, "not found\n");

@@ -69,7 +69,7 @@ function parseEdgevpn(b64: string): NetworkToken {
   } catch {
     throw new TokenError("network token is malformed: edgevpn token is not base64-encoded YAML");
   }
-  const d = (doc ?? {}) as Record<string, any>;
+  const d = (doc ?? {}) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untrusted YAML, checked field by field below
   if (typeof d !== "object") throw new TokenError("network token is malformed: not an entangle or edgevpn token");
   const cryptoKey = d.otp?.crypto?.key;
   const dhtKey = d.otp?.dht?.key;

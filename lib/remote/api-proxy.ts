@@ -69,7 +69,9 @@ export async function startApiProxy(opts: ApiProxyOptions): Promise<ApiProxy> {
     );
     up.on("error", (err) => {
       if (!res.headersSent) res.writeHead(502, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "BadGateway", code: 502, message: `entangle api-proxy: ${err.message}` }));
+      res.end(
+        JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "BadGateway", code: 502, message: `entangle api-proxy: ${err.message}` }),
+      );
     });
     res.on("close", () => up.destroy());
     req.pipe(up);

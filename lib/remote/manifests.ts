@@ -28,7 +28,7 @@ export function parseEntries(entries: string[] | undefined): ParsedEntry[] {
       if (typeof o.apiVersion !== "string" || typeof o.kind !== "string") return { index, error: "apiVersion and kind are required" };
       if (typeof o.metadata?.name !== "string" || o.metadata.name === "") return { index, error: `${o.kind}: metadata.name is required` };
       if (o.kind === "List" && Array.isArray((o as { items?: unknown }).items)) {
-        objects.push(...((o as unknown as { items: RemoteObject[] }).items));
+        objects.push(...(o as unknown as { items: RemoteObject[] }).items);
       } else objects.push(o as RemoteObject);
     }
     if (objects.length === 0) return { index, error: "no Kubernetes object in this entry" };

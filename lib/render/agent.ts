@@ -50,7 +50,16 @@ const SECURITY_CONTEXT = {
 };
 
 export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
-  const args = ["agent", spec.mode, "--service", spec.service, spec.mode === "expose" ? "--target" : "--listen", spec.address, "--health-listen", `0.0.0.0:${spec.healthPort}`];
+  const args = [
+    "agent",
+    spec.mode,
+    "--service",
+    spec.service,
+    spec.mode === "expose" ? "--target" : "--listen",
+    spec.address,
+    "--health-listen",
+    `0.0.0.0:${spec.healthPort}`,
+  ];
   for (const peer of opts.peers) args.push("--peer", peer);
   const probe = (path: string) => ({ httpGet: { path, port: spec.healthPort }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
   return {

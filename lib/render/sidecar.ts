@@ -123,7 +123,15 @@ export function injectedAnnotationValue(request: SidecarRequest): string {
  */
 export function renderSidecar(request: SidecarRequest, opts: AgentOptions): Container {
   const container = agentContainer(
-    { mode: request.mode, service: request.service, address: request.address, secretRef: request.secret, healthPort: request.healthPort, env: request.env, readiness: false },
+    {
+      mode: request.mode,
+      service: request.service,
+      address: request.address,
+      secretRef: request.secret,
+      healthPort: request.healthPort,
+      env: request.env,
+      readiness: false,
+    },
     opts,
   );
   return {

@@ -8,7 +8,7 @@ import { seedText } from "../helpers/seed.ts";
 import { getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../helpers/k8s.ts";
 import { runEntangle, killAll, type AgentProcess } from "../helpers/agents.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 const CONTROL = process.env.ENTANGLE_TEST_CLUSTER || "test";
 const MANAGED = `${CONTROL}-managed`;
 const token = newToken();
@@ -28,7 +28,9 @@ const manifests = (name: string, entries: string[], extra = "") =>
 const configMap = (name: string, value = "1") => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: default}\ndata: {value: "${value}"}\n`;
 
 function startApiProxy(withToken = token): AgentProcess {
-  return runEntangle(["agent", "api-proxy", "--service", "foo", "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], { ENTANGLE_NETWORK_TOKEN: withToken });
+  return runEntangle(["agent", "api-proxy", "--service", "foo", "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], {
+    ENTANGLE_NETWORK_TOKEN: withToken,
+  });
 }
 
 async function crStatus(name: string): Promise<Any> {
@@ -43,7 +45,11 @@ beforeAll(async () => {
   control = inject("kubeconfig");
   const up = await run("bash", ["hack/cluster.sh", "up", MANAGED], { timeoutMs: 600_000 });
   if (up.code !== 0) throw new Error(up.stderr);
-  managed = up.stdout.trim().split("\n").pop()!.replace(/^KUBECONFIG=/, "");
+  managed = up.stdout
+    .trim()
+    .split("\n")
+    .pop()!
+    .replace(/^KUBECONFIG=/, "");
   const relay = runEntangle(["agent", "relay", "--p2p-listen", "127.0.0.1:0"]);
   relayAddr = ((await relay.waitMsg("agent started")).addrs as string[])[0];
   await moduleDown(CONTROL);
@@ -76,18 +82,30 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
   it("a changed list applies the new entries and deletes the removed ones", async () => {
     await kc(control, ["apply", "-f", "-"], manifests("hello", [configMap("cm-a"), configMap("cm-b")]));
     await until("ConfigMaps created", async () => (await managedHas("configmap", "cm-a")) && managedHas("configmap", "cm-b"), 60_000);
-    await until("Pod test deleted remotely", async () => {
-      const p = await kubectl(managed, ["get", "pod", "test", "-n", "default", "-o", "json"]);
-      return p.code !== 0 || JSON.parse(p.stdout).metadata.deletionTimestamp !== undefined;
-    }, 60_000);
+    await until(
+      "Pod test deleted remotely",
+      async () => {
+        const p = await kubectl(managed, ["get", "pod", "test", "-n", "default", "-o", "json"]);
+        return p.code !== 0 || JSON.parse(p.stdout).metadata.deletionTimestamp !== undefined;
+      },
+      60_000,
+    );
   });
 
   it("a bad YAML entry fails alone, with the parser's message", async () => {
     await kc(control, ["apply", "-f", "-"], manifests("hello", [configMap("cm-a"), "kind: [unclosed", configMap("cm-c")]));
-    const cr = await until("entry 1 failed, others applied", async () => {
-      const o = await crStatus("hello");
-      return o.status?.applied?.some((a: Any) => a.index === 1 && a.state === "Failed") && o.status.applied.some((a: Any) => a.name === "cm-c" && a.state === "Applied") && o;
-    }, 60_000);
+    const cr = await until(
+      "entry 1 failed, others applied",
+      async () => {
+        const o = await crStatus("hello");
+        return (
+          o.status?.applied?.some((a: Any) => a.index === 1 && a.state === "Failed") &&
+          o.status.applied.some((a: Any) => a.name === "cm-c" && a.state === "Applied") &&
+          o
+        );
+      },
+      60_000,
+    );
     expect(cr.status.applied.find((a: Any) => a.index === 1).message).toMatch(/invalid YAML/);
     expect(ready(cr)).toMatchObject({ status: "False", reason: "ApplyFailed" });
     expect(await managedHas("configmap", "cm-c")).toBe(true);
@@ -113,10 +131,14 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
   it("unreachable remote: status says so, the CR stays deletable, and it applies once the remote is back", async () => {
     await proxy!.kill("SIGTERM");
     await kc(control, ["apply", "-f", "-"], manifests("later", [configMap("late")]));
-    const cr = await until("RemoteUnreachable", async () => {
-      const o = await crStatus("later");
-      return ready(o)?.reason === "RemoteUnreachable" && o;
-    }, 60_000);
+    const cr = await until(
+      "RemoteUnreachable",
+      async () => {
+        const o = await crStatus("later");
+        return ready(o)?.reason === "RemoteUnreachable" && o;
+      },
+      60_000,
+    );
     expect(ready(cr).message).toMatch(/unreachable|retrying/);
     proxy = startApiProxy();
     await until("applied after the remote came back", () => managedHas("configmap", "late"), 90_000);

@@ -88,7 +88,11 @@ export async function killAll(): Promise<void> {
 }
 
 /** Runs a short CLI command to completion. */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [ENTANGLE, ...args], {
     env: { ...process.env, ENTANGLE_NETWORK_TOKEN: undefined, EDGEVPNTOKEN: undefined, ...env },
     stdio: ["pipe", "pipe", "pipe"],

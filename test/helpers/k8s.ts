@@ -42,7 +42,7 @@ export async function kc(kubeconfig: string, args: string[], input?: string): Pr
   return r.stdout;
 }
 
-export async function getJson<T = any>(kubeconfig: string, args: string[]): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+export async function getJson<T = any>(kubeconfig: string, args: string[]): Promise<T> {
   return JSON.parse(await kc(kubeconfig, ["get", ...args, "-o", "json"])) as T;
 }
 

@@ -4,7 +4,7 @@
 // addresses a pod would own (0.0.0.0, fixed ports) become free ports on 127.0.0.1.
 import { getJson, until } from "./k8s.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 
 export interface LocalAgent {
   args: string[];
@@ -28,14 +28,24 @@ export async function localAgent(kubeconfig: string, namespace: string, containe
   return { args, env };
 }
 
-export async function deploymentAgent(kubeconfig: string, namespace: string, name: string, rewrite?: Record<string, string>): Promise<LocalAgent & { container: Any }> {
+export async function deploymentAgent(
+  kubeconfig: string,
+  namespace: string,
+  name: string,
+  rewrite?: Record<string, string>,
+): Promise<LocalAgent & { container: Any }> {
   const dep = await until(`Deployment ${name}`, () => getJson(kubeconfig, ["deployment", name, "-n", namespace]));
   const container = dep.spec.template.spec.containers.find((c: Any) => c.name === "entangle-agent");
   return { container, ...(await localAgent(kubeconfig, namespace, container, rewrite)) };
 }
 
 /** The injected sidecar of the first pod matching `selector`. */
-export async function sidecarAgent(kubeconfig: string, namespace: string, selector: string, rewrite?: Record<string, string>): Promise<LocalAgent & { container: Any }> {
+export async function sidecarAgent(
+  kubeconfig: string,
+  namespace: string,
+  selector: string,
+  rewrite?: Record<string, string>,
+): Promise<LocalAgent & { container: Any }> {
   const pods = await until(`pod ${selector}`, async () => {
     const p = await getJson(kubeconfig, ["pods", "-n", namespace, "-l", selector]);
     return p.items.length > 0 && p.items;

@@ -3,7 +3,12 @@
 import { readFileSync } from "node:fs";
 import yaml from "js-yaml";
 
-export type Obj = { apiVersion: string; kind: string; metadata: { name?: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown }; [k: string]: unknown };
+export type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; namespace?: string; labels?: Record<string, string>; [k: string]: unknown };
+  [k: string]: unknown;
+};
 
 export function seedText(name: string, token?: string): string {
   const text = readFileSync(new URL(`../fixtures/seed/${name}.yaml`, import.meta.url), "utf8");

@@ -26,9 +26,7 @@ function cluster(...args: string[]): Promise<string> {
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
     child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${script} ${args.join(" ")} exited with ${code}`)),
-    );
+    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${script} ${args.join(" ")} exited with ${code}`))));
   });
 }
 

@@ -1,13 +1,7 @@
 // Smoke test of the local control plane from hack/cluster.sh (see cluster.global.ts): the things
 // the rest of the project relies on — API access, RBAC, ServiceAccount tokens and the controllers.
 import { randomBytes } from "node:crypto";
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  RbacAuthorizationV1Api,
-} from "@kubernetes/client-node";
+import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 /** Polls `fn` until it returns a truthy value, or throws after `ms`. */

@@ -5,7 +5,7 @@ import { newToken } from "../../lib/p2p/token.ts";
 import { seedText } from "../helpers/seed.ts";
 import { getJson, kc, kubectl, moduleDown, moduleUp, until, run } from "../helpers/k8s.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 const CLUSTER = process.env.ENTANGLE_TEST_CLUSTER || "test";
 const token = newToken();
 let kcfg = "";
@@ -42,7 +42,18 @@ describe("Entanglement controller", () => {
     const pod = dep.spec.template.spec;
     expect(pod.hostNetwork).toBe(true);
     expect(pod.containers[0].image).toBe("example.test/entangle:ci");
-    expect(pod.containers[0].args).toEqual(["agent", "expose", "--service", "foo2", "--target", "192.168.1.1:80", "--health-listen", "0.0.0.0:8089", "--peer", "127.0.0.1:4001"]);
+    expect(pod.containers[0].args).toEqual([
+      "agent",
+      "expose",
+      "--service",
+      "foo2",
+      "--target",
+      "192.168.1.1:80",
+      "--health-listen",
+      "0.0.0.0:8089",
+      "--peer",
+      "127.0.0.1:4001",
+    ]);
     expect(pod.containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: "mysecret", key: "network_token" });
     expect(JSON.stringify(dep)).not.toContain(token);
     expect(dep.metadata.ownerReferences[0]).toMatchObject({ kind: "Entanglement", name: "test2", controller: true });
@@ -72,7 +83,17 @@ describe("Entanglement controller", () => {
   });
 
   it("an update rolls the Deployment; deletion removes everything (ownerReferences + GC)", async () => {
-    await kc(kcfg, ["patch", "entanglement", "test3", "-n", "default", "--type", "merge", "-p", '{"spec":{"port":"9090","serviceSpec":{"ports":[{"port":9090}]}}}']);
+    await kc(kcfg, [
+      "patch",
+      "entanglement",
+      "test3",
+      "-n",
+      "default",
+      "--type",
+      "merge",
+      "-p",
+      '{"spec":{"port":"9090","serviceSpec":{"ports":[{"port":9090}]}}}',
+    ]);
     await until("new args", async () => {
       const d = await getJson(kcfg, ["deployment", "entangle-test3", "-n", "default"]);
       return d.spec.template.spec.containers[0].args.includes("0.0.0.0:9090");
@@ -86,10 +107,14 @@ describe("Entanglement controller", () => {
     expect(cr.metadata.generation).toBe(2);
 
     await kc(kcfg, ["delete", "entanglement", "test3", "-n", "default"]);
-    await until("Deployment and Service gone", async () => {
-      const d = await kubectl(kcfg, ["get", "deployment/entangle-test3", "service/test3", "-n", "default"]);
-      return d.code !== 0 && /NotFound/.test(d.stderr) && !/^deployment|^service/m.test(d.stdout);
-    }, 60_000);
+    await until(
+      "Deployment and Service gone",
+      async () => {
+        const d = await kubectl(kcfg, ["get", "deployment/entangle-test3", "service/test3", "-n", "default"]);
+        return d.code !== 0 && /NotFound/.test(d.stderr) && !/^deployment|^service/m.test(d.stdout);
+      },
+      60_000,
+    );
   });
 
   it("missing Secret: Ready=False SecretNotFound with an Event, then recovers when it appears", async () => {
@@ -132,18 +157,27 @@ spec: {serviceUUID: lonely, secretRef: absent, host: 127.0.0.1, port: 8080}
   });
 
   it("a module restart mid-reconcile leaves exactly one Deployment per Entanglement", async () => {
-    const many = Array.from({ length: 8 }, (_, i) => `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: many-${i}, namespace: default}\nspec: {serviceUUID: many-${i}, secretRef: mysecret, host: 127.0.0.1, port: ${8000 + i}}\n`).join("---\n");
+    const many = Array.from(
+      { length: 8 },
+      (_, i) =>
+        `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: many-${i}, namespace: default}\nspec: {serviceUUID: many-${i}, secretRef: mysecret, host: 127.0.0.1, port: ${8000 + i}}\n`,
+    ).join("---\n");
     await applyYaml(many);
     await run("bash", ["hack/module.sh", "down", CLUSTER]); // killed while it works through them
     await moduleUp(CLUSTER, { ENTANGLE_PEERS: "127.0.0.1:4001", ENTANGLE_AGENT_IMAGE: "example.test/entangle:ci" });
-    const deps = await until("8 Deployments", async () => {
-      const d = await getJson(kcfg, ["deployments", "-n", "default", "-l", "app.kubernetes.io/managed-by=entangle"]);
-      const mine = d.items.filter((x: Any) => x.metadata.name.startsWith("entangle-many-"));
-      return mine.length === 8 && mine;
-    }, 60_000);
+    const deps = await until(
+      "8 Deployments",
+      async () => {
+        const d = await getJson(kcfg, ["deployments", "-n", "default", "-l", "app.kubernetes.io/managed-by=entangle"]);
+        const mine = d.items.filter((x: Any) => x.metadata.name.startsWith("entangle-many-"));
+        return mine.length === 8 && mine;
+      },
+      60_000,
+    );
     expect(new Set(deps.map((d: Any) => d.metadata.name)).size).toBe(8);
     const rs = await getJson(kcfg, ["replicasets", "-n", "default"]);
-    for (let i = 0; i < 8; i++) expect(rs.items.filter((r: Any) => r.metadata.ownerReferences?.[0]?.name === `entangle-many-${i}`).length).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 8; i++)
+      expect(rs.items.filter((r: Any) => r.metadata.ownerReferences?.[0]?.name === `entangle-many-${i}`).length).toBeLessThanOrEqual(1);
     await kc(kcfg, ["delete", "entanglements", ...Array.from({ length: 8 }, (_, i) => `many-${i}`), "-n", "default"]);
   });
 });

@@ -80,10 +80,12 @@ function attrs(group: string, resource: string, verbs: string[], extra: Partial<
 async function review(kubeconfig: string, list: Attr[]): Promise<{ what: string; allowed: boolean }[]> {
   const groups = ["system:serviceaccounts", "system:serviceaccounts:pepr-system", "system:authenticated"];
   const input = list
-    .map((resourceAttributes) => yaml.dump({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: SA, groups, resourceAttributes } }))
+    .map((resourceAttributes) =>
+      yaml.dump({ apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: SA, groups, resourceAttributes } }),
+    )
     .join("---\n");
   // kubectl creates (and prints) them in input order
-  const out = await kc(kubeconfig, ["create", "-f", "-", "-o", "jsonpath={.status.allowed}{\"\\n\"}"], input);
+  const out = await kc(kubeconfig, ["create", "-f", "-", "-o", 'jsonpath={.status.allowed}{"\\n"}'], input);
   const answers = out.trim().split("\n");
   expect(answers).toHaveLength(list.length);
   return list.map((a, i) => ({
@@ -134,25 +136,38 @@ describe("packaging: npm run build", () => {
     const source = readFileSync(join(ROOT, "lib/crds/crds.yaml"), "utf8");
     expect(readFileSync(CRDS_YAML, "utf8")).toBe(source);
     expect(readFileSync(join(DIST, "entangle-chart/crds/crds.yaml"), "utf8")).toBe(source);
-    expect(loadDocs(CRDS_YAML).map((d) => d.metadata.name).sort()).toEqual(CRD_NAMES.slice(0, 2));
+    expect(
+      loadDocs(CRDS_YAML)
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual(CRD_NAMES.slice(0, 2));
   });
 
   it("installs against the API server (server-side dry run)", async () => {
     await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", CRDS_YAML]);
     // Namespaced objects need their namespace to exist even in a dry run. hack/module.sh creates
     // the same one; it is left in place (deleting it could race a module started by a later suite).
-    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"], yaml.dump(find(docs, "Namespace", "pepr-system")));
+    await kc(
+      kubeconfig,
+      ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"],
+      yaml.dump(find(docs, "Namespace", "pepr-system")),
+    );
     // --server-side: the module Secret (the gzipped code) is too big for client-side apply's
     // last-applied-configuration annotation (256 KiB), so users must install this way too.
     const out = await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", MODULE_YAML]);
     // one line per object: "<kind>[.<group>]/<name> serverside-applied (server dry run)"
-    for (const d of docs) expect(out).toMatch(new RegExp(`^${d.kind.toLowerCase()}(\\.[a-z0-9.]+)?/${d.metadata.name} serverside-applied \\(server dry run\\)$`, "m"));
+    for (const d of docs)
+      expect(out).toMatch(new RegExp(`^${d.kind.toLowerCase()}(\\.[a-z0-9.]+)?/${d.metadata.name} serverside-applied \\(server dry run\\)$`, "m"));
   });
 
   it("lets the module's ServiceAccount do what it needs, and nothing else", async () => {
     const rbac = docs.filter((d) => (d.kind === "ClusterRole" || d.kind === "ClusterRoleBinding") && d.metadata.name === NAME);
     rbacApplied = true;
-    await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"], rbac.map((d) => yaml.dump(d)).join("---\n"));
+    await kc(
+      kubeconfig,
+      ["apply", "--server-side", "--force-conflicts", "--field-manager=entangle-test", "-f", "-"],
+      rbac.map((d) => yaml.dump(d)).join("---\n"),
+    );
 
     // SubjectAccessReviews with explicit attributes (`kubectl auth can-i` guesses them from
     // discovery, and answers "no" for resources whose CRD is not installed yet).

@@ -34,7 +34,10 @@ it("agents run from the rendered outbound and inbound Deployments carry HTTP bet
   const port = (web.address() as { port: number }).port;
   await kc(kcfg, ["create", "namespace", NS]);
   await kc(kcfg, ["create", "secret", "generic", "tok", "-n", NS, `--from-literal=network_token=${newToken()}`]);
-  await kc(kcfg, ["apply", "-f", "-"], `apiVersion: entangle.kairos.io/v1alpha1
+  await kc(
+    kcfg,
+    ["apply", "-f", "-"],
+    `apiVersion: entangle.kairos.io/v1alpha1
 kind: Entanglement
 metadata: {name: web-out, namespace: ${NS}}
 spec: {serviceUUID: web, secretRef: tok, host: 127.0.0.1, port: "${port}"}
@@ -49,7 +52,8 @@ spec:
   port: "8080"
   inbound: true
   serviceSpec: {ports: [{port: 8080, protocol: TCP}], type: ClusterIP}
-`);
+`,
+  );
   const out = await deploymentAgent(kcfg, NS, "entangle-web-out");
   const inb = await deploymentAgent(kcfg, NS, "entangle-web-in");
   expect(out.container.command).toEqual(["entangle"]);
@@ -58,12 +62,20 @@ spec:
 
   const expose = runEntangle(out.args, out.env);
   const connect = runEntangle(inb.args, inb.env);
-  const listen = Number(String((await connect.waitMsg("accepting connections")).listen).split(":").pop());
+  const listen = Number(
+    String((await connect.waitMsg("accepting connections")).listen)
+      .split(":")
+      .pop(),
+  );
   await connect.waitMsg("member authenticated", 20_000);
   await expose.waitMsg("member authenticated", 20_000);
-  const res = await until("response through the tunnel", async () => {
-    const r = await httpGet(listen, "/hello");
-    return r.status === 200 && r;
-  }, 20_000);
+  const res = await until(
+    "response through the tunnel",
+    async () => {
+      const r = await httpGet(listen, "/hello");
+      return r.status === 200 && r;
+    },
+    20_000,
+  );
   expect(res.body).toBe("served through the tunnel: /hello");
 });

@@ -27,21 +27,25 @@ describe("relay", () => {
   it.each([
     ["only through the relay (--no-direct)", ["--no-direct"]],
     ["when both also listen directly", ["--p2p-listen", "127.0.0.1:0"]],
-  ])("two agents that know only the relay meet and tunnel %s", async (_name, mode) => {
-    const { relay, addr } = await startRelay();
-    const env = { ENTANGLE_NETWORK_TOKEN: newToken() };
-    const service = "svc-" + Math.random().toString(36).slice(2);
-    const exp = runEntangle(["agent", "expose", "--service", service, "--target", `127.0.0.1:${httpPort}`, "--peer", addr, ...mode], env);
-    const con = runEntangle(["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--peer", addr, ...mode], env);
-    const port = await con.listenPort();
-    const auth = await con.waitMsg("member authenticated", 20_000);
-    if (mode[0] === "--no-direct") expect(auth.path).toBe("relayed");
-    await exp.waitMsg("member authenticated");
-    expect((await httpGet(port, "/hi")).body).toBe("relayed /hi");
-    // the relay never proved membership with anyone and never saw the service name
-    expect(relay.lines.some((l) => l.msg === "member authenticated")).toBe(false);
-    expect(relay.stderr.join("\n")).not.toContain(service);
-  }, 40_000);
+  ])(
+    "two agents that know only the relay meet and tunnel %s",
+    async (_name, mode) => {
+      const { relay, addr } = await startRelay();
+      const env = { ENTANGLE_NETWORK_TOKEN: newToken() };
+      const service = "svc-" + Math.random().toString(36).slice(2);
+      const exp = runEntangle(["agent", "expose", "--service", service, "--target", `127.0.0.1:${httpPort}`, "--peer", addr, ...mode], env);
+      const con = runEntangle(["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--peer", addr, ...mode], env);
+      const port = await con.listenPort();
+      const auth = await con.waitMsg("member authenticated", 20_000);
+      if (mode[0] === "--no-direct") expect(auth.path).toBe("relayed");
+      await exp.waitMsg("member authenticated");
+      expect((await httpGet(port, "/hi")).body).toBe("relayed /hi");
+      // the relay never proved membership with anyone and never saw the service name
+      expect(relay.lines.some((l) => l.msg === "member authenticated")).toBe(false);
+      expect(relay.stderr.join("\n")).not.toContain(service);
+    },
+    40_000,
+  );
 
   it("a token-embedded relay is dialed without --peer", async () => {
     const { addr } = await startRelay();

@@ -1,7 +1,7 @@
 // Real agent processes over real sockets on 127.0.0.1.
 import { createHash, randomBytes } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { type AgentProcess, dial, eventually, exchange, httpGet, killAll, runEntangle, tcpServer } from "../helpers/agents.ts";
 

@@ -5,7 +5,7 @@ import { crds, crdsYaml, entanglementCrd, manifestsCrd } from "../../lib/crds/de
 import { setCondition } from "../../lib/crds/conditions.ts";
 import { seedObjects } from "../helpers/seed.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 
 const version = (crd: Any) => crd.spec.versions[0];
 const schemaOf = (crd: Any) => version(crd).schema.openAPIV3Schema;
@@ -93,7 +93,18 @@ describe("CRDs", () => {
   it("Entanglement schema: required fields, int-or-string port with a range rule, typed extras", () => {
     const spec = schemaOf(entanglementCrd).properties.spec as Any;
     expect(spec.required).toEqual(["serviceUUID", "secretRef", "port"]);
-    expect(Object.keys(spec.properties)).toEqual(["serviceUUID", "secretRef", "host", "port", "hostNetwork", "inbound", "serviceSpec", "env", "image", "resources"]);
+    expect(Object.keys(spec.properties)).toEqual([
+      "serviceUUID",
+      "secretRef",
+      "host",
+      "port",
+      "hostNetwork",
+      "inbound",
+      "serviceSpec",
+      "env",
+      "image",
+      "resources",
+    ]);
     expect(spec.properties.port["x-kubernetes-int-or-string"]).toBe(true);
     expect(spec.properties.port["x-kubernetes-validations"][0]).toMatchObject({ message: "port must be a number from 1 to 65535" });
     expect(spec.properties.serviceSpec["x-kubernetes-preserve-unknown-fields"]).toBe(true);
@@ -128,8 +139,20 @@ describe("CRDs", () => {
       Reason: '.status.conditions[?(@.type=="Ready")].reason',
       Age: ".metadata.creationTimestamp",
     });
-    expect(columns(manifestsCrd)).toEqual({ Service: ".spec.serviceUUID", Ready: '.status.conditions[?(@.type=="Ready")].status', Applied: ".status.appliedCount", Age: ".metadata.creationTimestamp" });
-    expect(Object.keys((schemaOf(entanglementCrd).properties.status as Any).properties)).toEqual(["observedGeneration", "phase", "direction", "readyReplicas", "lastError", "conditions"]);
+    expect(columns(manifestsCrd)).toEqual({
+      Service: ".spec.serviceUUID",
+      Ready: '.status.conditions[?(@.type=="Ready")].status',
+      Applied: ".status.appliedCount",
+      Age: ".metadata.creationTimestamp",
+    });
+    expect(Object.keys((schemaOf(entanglementCrd).properties.status as Any).properties)).toEqual([
+      "observedGeneration",
+      "phase",
+      "direction",
+      "readyReplicas",
+      "lastError",
+      "conditions",
+    ]);
     for (const crd of crds) {
       const conditions = (schemaOf(crd).properties.status as Any).properties.conditions;
       expect(conditions["x-kubernetes-list-map-keys"]).toEqual(["type"]);

@@ -38,7 +38,9 @@ describe("Noise AES-256-GCM crypto", () => {
     expect(Buffer.from(c.hashSHA256(ikm))).toEqual(Buffer.from(pureJsCrypto.hashSHA256(ikm)));
     const a = c.generateX25519KeyPair();
     const b = pureJsCrypto.generateX25519KeyPair();
-    expect(Buffer.from(c.generateX25519SharedKey(a.privateKey, b.publicKey))).toEqual(Buffer.from(pureJsCrypto.generateX25519SharedKey(b.privateKey, a.publicKey)));
+    expect(Buffer.from(c.generateX25519SharedKey(a.privateKey, b.publicKey))).toEqual(
+      Buffer.from(pureJsCrypto.generateX25519SharedKey(b.privateKey, a.publicKey)),
+    );
     const seed = randomBytes(32);
     expect(Buffer.from(c.generateX25519KeyPairFromSeed(seed).publicKey)).toEqual(Buffer.from(pureJsCrypto.generateX25519KeyPairFromSeed(seed).publicKey));
   });

@@ -3,7 +3,7 @@ import { renderEntanglement, objectName, serviceName } from "../../lib/render/en
 import type { Entanglement } from "../../lib/crds/index.ts";
 import { seedObject } from "../helpers/seed.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 
 const opts = { image: "example/entangle:1", peers: ["10.0.0.5:4001", "/ip4/10.0.0.6/tcp/4001"] };
 const peerArgs = ["--peer", "10.0.0.5:4001", "--peer", "/ip4/10.0.0.6/tcp/4001"];
@@ -27,7 +27,9 @@ function render(e: Entanglement, o: Any = opts): { d: Any; s?: Any; direction: s
 const seedToken = (name: string) => (seedObject(name, "Secret").stringData as Any).network_token as string;
 
 function expectCommon(d: Any, c: Any, crName: string): void {
-  expect(d.metadata.ownerReferences).toEqual([{ apiVersion: "entangle.kairos.io/v1alpha1", kind: "Entanglement", name: crName, uid: "1234-uid", controller: true, blockOwnerDeletion: true }]);
+  expect(d.metadata.ownerReferences).toEqual([
+    { apiVersion: "entangle.kairos.io/v1alpha1", kind: "Entanglement", name: crName, uid: "1234-uid", controller: true, blockOwnerDeletion: true },
+  ]);
   expect(d.metadata.labels).toEqual({
     "app.kubernetes.io/name": "entangle-agent",
     "app.kubernetes.io/instance": crName,
@@ -92,7 +94,12 @@ describe("renderEntanglement: the seed's examples", () => {
 describe("renderEntanglement: options and edge cases", () => {
   it("image override, pull policy, env after the token, resources, integer port", () => {
     const { s, c } = render(
-      cr("inbound-entanglement-cluster-b", { port: 9000, image: "mine/agent:2", env: [{ name: "ENTANGLE_LOG_LEVEL", value: "debug" }], resources: { limits: { memory: "1Gi" } } }),
+      cr("inbound-entanglement-cluster-b", {
+        port: 9000,
+        image: "mine/agent:2",
+        env: [{ name: "ENTANGLE_LOG_LEVEL", value: "debug" }],
+        resources: { limits: { memory: "1Gi" } },
+      }),
       { ...opts, imagePullPolicy: "Always" },
     );
     expect(c.image).toBe("mine/agent:2");
@@ -113,7 +120,9 @@ describe("renderEntanglement: options and edge cases", () => {
   });
 
   it("the health port moves off the service port and can be configured", () => {
-    expect(render(cr("inbound-entanglement", { port: "8089" })).c.args).toEqual(expect.arrayContaining(["--listen", "0.0.0.0:8089", "--health-listen", "0.0.0.0:8090"]));
+    expect(render(cr("inbound-entanglement", { port: "8089" })).c.args).toEqual(
+      expect.arrayContaining(["--listen", "0.0.0.0:8089", "--health-listen", "0.0.0.0:8090"]),
+    );
     const { c } = render(cr("outbound-entanglement"), { ...opts, healthPort: 9100 });
     expect(c.args).toContain("0.0.0.0:9100");
     expect(c.livenessProbe.httpGet.port).toBe(9100);
@@ -129,7 +138,16 @@ describe("renderEntanglement: options and edge cases", () => {
 
   it("Service: selector always the agent's, several ports get names, targetPort kept, ports default", () => {
     const { d, s } = render(
-      cr("inbound-entanglement", { serviceSpec: { type: "NodePort", selector: { app: "other" }, ports: [{ port: 80, targetPort: 8080 }, { name: "alt", port: 81 }] } }),
+      cr("inbound-entanglement", {
+        serviceSpec: {
+          type: "NodePort",
+          selector: { app: "other" },
+          ports: [
+            { port: 80, targetPort: 8080 },
+            { name: "alt", port: 81 },
+          ],
+        },
+      }),
     );
     expect(s!.spec.type).toBe("NodePort");
     expect(s!.spec.selector).toEqual(d.spec.selector.matchLabels);
@@ -137,7 +155,10 @@ describe("renderEntanglement: options and edge cases", () => {
       { name: "port-0", port: 80, targetPort: 8080 },
       { name: "alt", port: 81, targetPort: 8080 },
     ]);
-    expect(render(cr("inbound-entanglement", { serviceSpec: undefined })).s!.spec).toEqual({ ports: [{ port: 8080, protocol: "TCP", targetPort: 8080 }], selector: d.spec.selector.matchLabels });
+    expect(render(cr("inbound-entanglement", { serviceSpec: undefined })).s!.spec).toEqual({
+      ports: [{ port: 8080, protocol: "TCP", targetPort: 8080 }],
+      selector: d.spec.selector.matchLabels,
+    });
   });
 
   it("semantic errors are returned, not thrown", () => {
@@ -166,7 +187,8 @@ describe("names", () => {
     expect(objectName("entangle-", long)).not.toBe(objectName("entangle-", long + "y"));
     expect(objectName("", `${"a".repeat(53)}.${"b".repeat(20)}`)).toMatch(/^a{53}-[0-9a-f]{8}$/); // no "-." or ".-"
     const { d, s } = render({ ...cr("inbound-entanglement"), metadata: { name: long, namespace: "default", uid: "u" } } as Entanglement);
-    for (const v of [d.metadata.name, s!.metadata.name, ...Object.values(d.spec.template.metadata.labels)]) expect((v as string).length).toBeLessThanOrEqual(63);
+    for (const v of [d.metadata.name, s!.metadata.name, ...Object.values(d.spec.template.metadata.labels)])
+      expect((v as string).length).toBeLessThanOrEqual(63);
   });
 
   it("Service names are DNS-1035 labels even when the CR name is not", () => {

@@ -4,7 +4,7 @@ import { renderEntanglement } from "../../lib/render/entanglement.ts";
 import type { Entanglement } from "../../lib/crds/index.ts";
 import { seedObject } from "../helpers/seed.ts";
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 
 const opts = { image: "example/entangle:1", peers: ["10.0.0.5:4001"] };
 const L = (rest: Record<string, string>) => Object.fromEntries(Object.entries(rest).map(([k, v]) => [`entanglement.kairos.io/${k}`, v]));
@@ -38,12 +38,29 @@ describe("sidecar: the seed's examples", () => {
     expect(c.name).toBe("entangle-agent");
     expect(c.restartPolicy).toBe("Always");
     expect(c.command).toEqual(["entangle"]);
-    expect(c.args).toEqual(["agent", "connect", "--service", "foo", "--listen", "127.0.0.1:9090", "--health-listen", "0.0.0.0:8089", "--peer", "10.0.0.5:4001"]);
+    expect(c.args).toEqual([
+      "agent",
+      "connect",
+      "--service",
+      "foo",
+      "--listen",
+      "127.0.0.1:9090",
+      "--health-listen",
+      "0.0.0.0:8089",
+      "--peer",
+      "10.0.0.5:4001",
+    ]);
     expect(c.env).toEqual([{ name: "ENTANGLE_NETWORK_TOKEN", valueFrom: { secretKeyRef: { name: "mysecret", key: "network_token" } } }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.startupProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.readinessProbe).toBeUndefined(); // never holds the user's pod unready
-    expect(c.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    expect(c.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
     const injected = inject(pod);
     expect(injected.spec.hostNetwork).toBeUndefined();
     expect(injected.spec.dnsPolicy).toBeUndefined();
@@ -62,7 +79,10 @@ describe("sidecar: the seed's examples", () => {
 
 describe("sidecar: parsing", () => {
   it("a Job's pod has only generateName at admission: injected all the same", () => {
-    const pod = { metadata: { generateName: "job-x-", labels: { "job-name": "x", ...basic } }, spec: { restartPolicy: "Never", containers: [{ name: "main" }] } };
+    const pod = {
+      metadata: { generateName: "job-x-", labels: { "job-name": "x", ...basic } },
+      spec: { restartPolicy: "Never", containers: [{ name: "main" }] },
+    };
     const out = inject(pod);
     expect(out.spec.initContainers.map((c: Any) => [c.name, c.restartPolicy])).toEqual([["entangle-agent", "Always"]]);
     expect(out.metadata.annotations[INJECTED_ANNOTATION]).toBe("connect svc");
