@@ -5,7 +5,8 @@ import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
 import { agentContainer, formatAddress, isLoopback, normalizeHost, parsePort, pickHealthPort, type AgentOptions } from "./agent.ts";
 
 export type RenderResult =
-  { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" } | { ok: false; reason: "InvalidSpec"; message: string };
+  | { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" }
+  | { ok: false; reason: "InvalidSpec"; message: string };
 
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "entangle" };
 export const ENTANGLEMENT_LABEL = "entangle.kairos.io/entanglement";
