@@ -149,6 +149,43 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "doomed", "-n", "default", "--timeout=90s"]);
   });
 
+  it("api-proxy --as impersonates: RBAC of the managed cluster applies, and its refusal is reported per object", async () => {
+    const limited = runEntangle(
+      [
+        "agent",
+        "api-proxy",
+        "--service",
+        "foo-limited",
+        "--as",
+        "someone",
+        "--as-group",
+        "nobody",
+        "--kubeconfig",
+        managed,
+        "--p2p-listen",
+        "127.0.0.1:0",
+        "--peer",
+        relayAddr,
+      ],
+      { ENTANGLE_NETWORK_TOKEN: token },
+    );
+    await limited.waitMsg("agent started");
+    await kc(control, ["apply", "-f", "-"], manifests("limited", [configMap("not-allowed")]).replace('"serviceUUID":"foo"', '"serviceUUID":"foo-limited"'));
+    const cr = await until(
+      "Failed with the API server's message",
+      async () => {
+        const o = await crStatus("limited");
+        return o.status?.applied?.[0]?.state === "Failed" && o;
+      },
+      60_000,
+    );
+    expect(cr.status.applied[0].message).toMatch(/forbidden.*"someone"/);
+    expect(ready(cr)).toMatchObject({ status: "False", reason: "ApplyFailed" });
+    expect(await managedHas("configmap", "not-allowed")).toBe(false);
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "limited", "-n", "default"]);
+    await limited.kill();
+  });
+
   it("a managed side with another token is never reached and gets nothing", async () => {
     // rendezvous keys come from the token: the two cannot even find each other at the relay
     proxy = startApiProxy(newToken());

@@ -206,8 +206,8 @@ describe("failover", () => {
     const con = await connect("ha", [await a.p2pAddr(), await b.p2pAddr()]);
     await eventually(async () => expect(con.agent.lines.filter((l) => l.msg === "member authenticated").length).toBe(2));
     const [healthA, healthB] = [await a.healthPort(), await b.healthPort()];
-    const outcomes: Array<{ i: number; ok: boolean }> = [];
-    let killedAfter = -1;
+    const outcomes: Array<{ i: number; ok: boolean; end: number }> = [];
+    let killedAt = Infinity;
     const total = 120;
     let next = 0;
     const worker = async () => {
@@ -215,23 +215,21 @@ describe("failover", () => {
         const i = next++;
         if (i === 40) {
           // both providers served before the failure
-          expect(await metric(healthA, "entangle_tunnel_active_streams")).toBeGreaterThanOrEqual(0);
           expect((await metric(healthA, "entangle_tunnel_streams_total")) > 0 && (await metric(healthB, "entangle_tunnel_streams_total")) > 0).toBe(true);
+          killedAt = performance.now();
           await a.kill();
-          killedAfter = i;
         }
         const payload = randomBytes(4096);
         const r = await exchange(con.port, payload);
-        outcomes.push({ i, ok: r.data.toString() === createHash("sha256").update(payload).digest("hex") });
+        outcomes.push({ i, ok: r.data.toString() === createHash("sha256").update(payload).digest("hex"), end: performance.now() });
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
-    expect(killedAfter).toBe(40);
-    const before = outcomes.filter((o) => o.i < 40);
-    const after = outcomes.filter((o) => o.i >= 48);
-    expect(before.every((o) => o.ok)).toBe(true);
-    expect(after.every((o) => o.ok)).toBe(true);
-    // only connections in flight at the kill may fail
+    expect(killedAt).toBeLessThan(Infinity);
+    // everything finished before the kill worked, and everything started well after it
+    expect(outcomes.filter((o) => o.end < killedAt).every((o) => o.ok)).toBe(true);
+    expect(outcomes.filter((o) => o.i >= 48).every((o) => o.ok)).toBe(true);
+    // only connections in flight at the kill (at most one per worker) may fail
     expect(outcomes.filter((o) => !o.ok).length).toBeLessThanOrEqual(8);
     srv.server.close();
   }, 60_000);
