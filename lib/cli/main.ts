@@ -70,6 +70,8 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode):
   }
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
+    // a graceful stop closes connections politely; never let it keep the process alive
+    setTimeout(() => process.exit(0), 5_000).unref();
     agent.stop().then(
       () => process.exit(0),
       () => process.exit(1),
