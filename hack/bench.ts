@@ -252,14 +252,16 @@ async function main() {
   const dataPort = await listen(target);
   const greetPort = await listen(greeter);
   process.stderr.write(`benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections per path\n`);
-  const paths: Path[] = [{ name: "direct TCP", data: dataPort, greet: greetPort }];
+  // each path is set up right before it is measured, so no path's processes sit idle (or
+  // compete) while another is measured
+  const paths: Array<() => Promise<Path>> = [async () => ({ name: "direct TCP", data: dataPort, greet: greetPort })];
   if (process.env.BENCH_SSH_PORT) {
-    paths.push(await sshPath("ssh -L (default cipher)", [], dataPort, greetPort));
-    paths.push(await sshPath("ssh -L aes128-gcm", ["-c", "aes128-gcm@openssh.com"], dataPort, greetPort));
+    paths.push(() => sshPath("ssh -L (default cipher)", [], dataPort, greetPort));
+    paths.push(() => sshPath("ssh -L aes128-gcm", ["-c", "aes128-gcm@openssh.com"], dataPort, greetPort));
   }
-  paths.push(await tunnelPath(dataPort, greetPort));
+  paths.push(() => tunnelPath(dataPort, greetPort));
   const results = [];
-  for (const p of paths) results.push(await measure(p));
+  for (const setup of paths) results.push(await measure(await setup()));
   const ssh = results.find((r) => r.name.startsWith("ssh -L (default"));
   const fmt = (n: number, d = 0) => n.toFixed(d);
   const ratio = (a: number, b?: number) => (b === undefined ? "-" : `${(a / b).toFixed(2)}x`);
