@@ -13,7 +13,7 @@ import { deriveKeys, serviceTag, type DerivedKeys, type NetworkToken } from "./t
 import { AUTH_PROTOCOL, MembershipError, proveAsInitiator, proveAsResponder, type Hello } from "./membership.ts";
 import { RENDEZVOUS_PROTOCOL, RendezvousTable, registerAndDiscover, serveRendezvous } from "./rendezvous.ts";
 import { Members } from "./members.ts";
-import { pipeSocketStream } from "./pipe.ts";
+import { bigReads, pipeSocketStream } from "./pipe.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
@@ -414,7 +414,14 @@ export class Agent {
 
 function connectTcp(target: HostPort): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, timeout: 5_000 });
+    const socket: Socket = createConnection({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      timeout: 5_000,
+      onread: bigReads(() => socket),
+    });
     socket.once("connect", () => {
       socket.setTimeout(0);
       socket.pause();
