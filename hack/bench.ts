@@ -1,6 +1,7 @@
 // Benchmark driver (see hack/bench.sh): the same workloads through each path, in one run.
 //   bulk upload / download (BENCH_MIB MiB, median of 3), 64-byte echo round trip p50/p99,
 //   new connection -> first byte p50/p99.
+import { readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -200,14 +201,28 @@ async function sshPath(name: string, cipherArgs: string[], dataPort: number, gre
   return { name, data: a, greet: b };
 }
 
+const agents: Array<{ role: string; child: ChildProcess }> = [];
+
+/** Peak resident memory of a process (VmHWM), in MiB. */
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
 async function tunnelPath(dataPort: number, greetPort: number): Promise<Path> {
   const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const node = process.execPath;
-  run(node, [entangle, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${dataPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`], env);
+  agents.push({
+    role: "expose",
+    child: run(node, [entangle, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${dataPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`], env),
+  });
   run(node, [entangle, "agent", "expose", "--service", "greet", "--target", `127.0.0.1:${greetPort}`, "--p2p-listen", `127.0.0.1:${p2pB}`], env);
   const common = ["--p2p-listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"];
-  run(node, [entangle, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common], env);
+  agents.push({
+    role: "connect",
+    child: run(node, [entangle, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common], env),
+  });
   run(node, [entangle, "agent", "connect", "--service", "greet", "--listen", `127.0.0.1:${b}`, "--peer", `127.0.0.1:${p2pB}`, ...common], env);
   await waitForPort(a);
   await waitForPort(b);
@@ -275,6 +290,7 @@ async function main() {
   const direct = results[0];
   const tun = results[results.length - 1];
   console.log(`\ntunnel vs direct: upload ${ratio(tun.up, direct.up)}, download ${ratio(tun.down, direct.down)}`);
+  console.log(`tunnel agents' peak memory (RSS) over the whole run: ${agents.map((x) => `${x.role} ${peakRssMiB(x.child.pid!).toFixed(0)} MiB`).join(", ")}`);
 }
 
 main()

@@ -52,7 +52,7 @@ function expectCommon(d: Any, c: Any, crName: string): void {
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
   });
-  expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } });
+  expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } });
   expect(d.spec.template.spec.automountServiceAccountToken).toBe(false);
 }
 
