@@ -9,6 +9,7 @@ import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 import { serialize } from "./serialize.ts";
+import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
 
 type Ready = Omit<Condition, "lastTransitionTime">;
 
@@ -36,14 +37,12 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   let ready: Ready;
   let extra: Partial<EntanglementStatus> = { direction: rendered.direction };
   try {
-    await K8s(kind.Deployment).Apply(rendered.deployment as kind.Deployment, { force: true });
+    // the apply answers with the whole object, status included: no second read
+    const deployment = await K8s(kind.Deployment).Apply(rendered.deployment as kind.Deployment, { force: true });
     if (rendered.service) await K8s(kind.Service).Apply(rendered.service as kind.Service, { force: true });
     else await deleteStaleService(namespace, cr.metadata!.name!);
 
     const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
-    const deployment = await K8s(kind.Deployment)
-      .InNamespace(namespace)
-      .Get((rendered.deployment.metadata as { name: string }).name);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
     extra = { ...extra, readyReplicas };
@@ -78,7 +77,7 @@ async function deleteStaleService(namespace: string, name: string): Promise<void
     if (svc.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY["app.kubernetes.io/managed-by"])
       await K8s(kind.Service).InNamespace(namespace).Delete(name);
   } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
+    if (!notFound(err)) throw err;
   }
 }
 
@@ -92,7 +91,7 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
   };
   if (extra.lastError === undefined) delete status.lastError;
   const prev = old.conditions?.find((c) => c.type === "Ready");
-  if (JSON.stringify(normalize(old)) === JSON.stringify(normalize(status))) return; // nothing new: no write, no event loop
+  if (sameJson(old, status)) return; // nothing new: no write, no event loop
   await K8s(Entanglement).PatchStatus({
     metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
     status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus,
@@ -101,16 +100,6 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
     const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
     await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);
   }
-}
-
-function normalize(s: EntanglementStatus): unknown {
-  return { ...s, conditions: [...(s.conditions ?? [])].sort((a, b) => a.type.localeCompare(b.type)) };
-}
-
-/** The API server's own message where there is one (e.g. a refused apply). */
-export function apiMessage(err: unknown): string {
-  const e = err as { data?: { message?: string }; message?: string };
-  return e?.data?.message ?? e?.message ?? String(err);
 }
 
 /** Re-reconciles the Entanglement owning a Deployment we manage (its availability changed). */
@@ -132,7 +121,7 @@ async function latest(cr: Entanglement): Promise<Entanglement | undefined> {
   try {
     return await K8s(Entanglement).InNamespace(cr.metadata!.namespace!).Get(cr.metadata!.name!);
   } catch (err) {
-    if ((err as { status?: number }).status === 404) return undefined;
+    if (notFound(err)) return undefined;
     throw err;
   }
 }

@@ -11,7 +11,7 @@ import { TunnelPool } from "../remote/tunnels.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
-import { apiMessage } from "./entanglement.ts";
+import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
 
 export const ORPHAN_ANNOTATION = "entangle-proxy.kairos.io/orphan";
@@ -30,9 +30,18 @@ function tunnels(): TunnelPool {
   return pool;
 }
 
-/** A Kubernetes client whose "API server" is the tunnel to the remote cluster. */
+const clients = new Map<string, KubernetesObjectApi>();
+
+/**
+ * A Kubernetes client whose "API server" is the tunnel to the remote cluster; one per tunnel
+ * (token, service and port: a port freed by an idle tunnel may come back for another one), so
+ * its cache of the remote API's resources survives from one resync to the next.
+ */
 async function remoteClient(token: string, service: string): Promise<KubernetesObjectApi> {
   const port = await tunnels().port(token, service);
+  const key = `${token}\0${service}\0${port}`;
+  const known = clients.get(key);
+  if (known) return known;
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: service, server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
@@ -40,7 +49,9 @@ async function remoteClient(token: string, service: string): Promise<KubernetesO
     contexts: [{ name: service, cluster: service, user: "entangle", namespace: "default" }],
     currentContext: service,
   });
-  return KubernetesObjectApi.makeApiClient(kc);
+  const client = KubernetesObjectApi.makeApiClient(kc);
+  clients.set(key, client);
+  return client;
 }
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
@@ -73,14 +84,15 @@ function remoteMessage(err: unknown): string {
 
 export function reconcileManifests(event: Manifests): Promise<void> {
   ensureResync();
-  return serialize(`${event.metadata?.namespace}/${event.metadata?.name}`, async () => {
+  const key = `${event.metadata?.namespace}/${event.metadata?.name}`;
+  return serialize(key, async () => {
     // the current object: status.applied decides what gets pruned, so never act on a stale copy
     let cr: Manifests;
     try {
       cr = await K8s(Manifests).InNamespace(event.metadata!.namespace!).Get(event.metadata!.name!);
     } catch (err) {
-      if ((err as { status?: number }).status === 404) return;
-      throw err;
+      if (!notFound(err)) throw err;
+      return clearRetry(key);
     }
     await reconcileNow(cr);
   });
@@ -165,7 +177,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
         `deleted ${gone.kind} ${gone.namespace ? gone.namespace + "/" : ""}${gone.name} from the remote cluster (removed from spec.manifests)`,
       );
     } catch (err) {
-      if ((err as { code?: number }).code !== 404) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
+      if (!notFound(err)) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
     }
   }
 
@@ -197,15 +209,13 @@ async function writeStatus(cr: Manifests, ready: Omit<Condition, "lastTransition
     appliedCount: (applied ?? []).filter((a) => a.state === "Applied").length,
     lastSync: old.lastSync,
   };
-  const changed = JSON.stringify({ ...old, lastSync: undefined }) !== JSON.stringify({ ...status, lastSync: undefined });
   const prevReady = old.conditions?.find((c) => c.type === "Ready");
-  if (!changed) return;
+  if (sameJson({ ...old, lastSync: undefined }, { ...status, lastSync: undefined })) return;
   status.lastSync = new Date().toISOString();
   try {
     await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status });
-    cr.status = status; // the finalizer and a quick re-run see what was applied
   } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
+    if (!notFound(err)) throw err;
   }
   if (prevReady?.status !== ready.status || prevReady?.reason !== ready.reason) {
     await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
@@ -231,7 +241,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
         try {
           await withTimeout(client.delete(ref(a)), `delete ${a.kind} ${a.name}`);
         } catch (err) {
-          if ((err as { code?: number }).code === 404) continue;
+          if (notFound(err)) continue;
           problem = remoteMessage(err);
           if (unreachable(err)) break;
         }
@@ -266,10 +276,9 @@ function clearRetry(key: string): void {
 async function reconcileByKey(key: string): Promise<void> {
   const [namespace, name] = key.split("/");
   try {
-    await reconcileManifests(await K8s(Manifests).InNamespace(namespace).Get(name));
+    await reconcileManifests({ metadata: { namespace, name } } as Manifests);
   } catch (err) {
-    if ((err as { status?: number }).status === 404) clearRetry(key);
-    else Log.warn({ key, err: apiMessage(err) }, "manifests retry failed");
+    Log.warn({ key, err: apiMessage(err) }, "manifests retry failed");
   }
 }
 
@@ -293,7 +302,7 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
       { op: "replace", path: "/metadata/finalizers", value: finalizers },
     ]);
   } catch (err) {
-    if ((err as { status?: number }).status !== 404) throw err;
+    if (!notFound(err)) throw err;
   }
 }
 

@@ -19,7 +19,8 @@ export function setCondition(conditions: Condition[] | undefined, next: Conditio
     ...next,
     lastTransitionTime: prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : now.toISOString().replace(/\.\d+Z$/, "Z"),
   };
-  return [...list.filter((c) => c.type !== next.type), merged];
+  // in place: the list keeps its order, so an unchanged status reads back the same
+  return prev ? list.map((c) => (c === prev ? merged : c)) : [...list, merged];
 }
 
 export function getCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {

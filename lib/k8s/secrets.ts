@@ -1,6 +1,7 @@
 // Looks at the Secret an Entanglement or Manifests names, to explain problems in its status.
 import { K8s, kind } from "pepr";
 import { TOKEN_KEY } from "../render/agent.ts";
+import { notFound } from "./api.ts";
 import { parseToken } from "../p2p/token.ts";
 
 export type SecretCheck = { ok: true; token: string } | { ok: false; reason: "SecretNotFound" | "SecretKeyMissing" | "InvalidToken"; message: string };
@@ -10,7 +11,7 @@ export async function checkTokenSecret(namespace: string, name: string): Promise
   try {
     secret = await K8s(kind.Secret).InNamespace(namespace).Get(name);
   } catch (err) {
-    if ((err as { status?: number }).status === 404) return { ok: false, reason: "SecretNotFound", message: `Secret ${namespace}/${name} not found` };
+    if (notFound(err)) return { ok: false, reason: "SecretNotFound", message: `Secret ${namespace}/${name} not found` };
     throw err;
   }
   const raw = secret.data?.[TOKEN_KEY] ?? (secret.stringData as Record<string, string> | undefined)?.[TOKEN_KEY];

@@ -40,10 +40,11 @@ export function objectKey(o: { apiVersion?: string; kind?: string; namespace?: s
   return `${o.apiVersion}/${o.kind}/${o.namespace ?? ""}/${o.name}`;
 }
 
-/** Objects applied before and no longer wanted: delete them remotely. */
+/**
+ * Objects applied before and no longer wanted: delete them remotely. (The controller carries
+ * the records of an entry that failed to parse into `current`, so a typo prunes nothing.)
+ */
 export function toPrune(previous: AppliedObject[] | undefined, current: AppliedObject[]): AppliedObject[] {
   const keep = new Set(current.filter((a) => a.name).map(objectKey));
-  // an entry that failed this time keeps what it applied before (nothing lost on a typo)
-  const failedIndexes = new Set(current.filter((a) => a.state === "Failed" && !a.name).map((a) => a.index));
-  return (previous ?? []).filter((p) => p.state === "Applied" && p.name && !keep.has(objectKey(p)) && !failedIndexes.has(p.index));
+  return (previous ?? []).filter((p) => p.state === "Applied" && p.name && !keep.has(objectKey(p)));
 }

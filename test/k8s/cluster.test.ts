@@ -3,22 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-
-/** Polls `fn` until it returns a truthy value, or throws after `ms`. */
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { until } from "../helpers/k8s.ts";
 
 /** HTTP status of a failed call (ApiException), or 0 when it succeeded. */
 async function statusOf(call: Promise<unknown>): Promise<number> {
@@ -110,7 +95,7 @@ describe("local control plane", () => {
       },
     });
     // The RBAC authorizer reads from informers: allow a moment for the binding to land.
-    await eventually("the ClusterRoleBinding to take effect", async () => (await statusOf(asReader.listSecretForAllNamespaces())) === 0, 10_000);
+    await until("the ClusterRoleBinding to take effect", async () => (await statusOf(asReader.listSecretForAllNamespaces())) === 0, 10_000);
   });
 
   it("runs the controllers: Deployment -> ReplicaSet -> Pod, and garbage collection", async () => {
@@ -131,12 +116,12 @@ describe("local control plane", () => {
         },
       },
     });
-    const rs = await eventually("a ReplicaSet", async () => {
+    const rs = await until("a ReplicaSet", async () => {
       const list = await apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: "app=smoke" });
       return list.items[0];
     });
     expect(rs.metadata?.ownerReferences?.[0]).toMatchObject({ kind: "Deployment", name: "smoke" });
-    const pod = await eventually("a Pod", async () => {
+    const pod = await until("a Pod", async () => {
       const list = await core.listNamespacedPod({ namespace: ns, labelSelector: "app=smoke" });
       return list.items[0];
     });
@@ -145,7 +130,7 @@ describe("local control plane", () => {
 
     // ownerReference garbage collection: deleting the Deployment removes its ReplicaSet.
     await apps.deleteNamespacedDeployment({ name: "smoke", namespace: ns });
-    await eventually("the ReplicaSet to be garbage collected", async () => {
+    await until("the ReplicaSet to be garbage collected", async () => {
       const list = await apps.listNamespacedReplicaSet({ namespace: ns, labelSelector: "app=smoke" });
       return list.items.length === 0;
     });
