@@ -1,7 +1,8 @@
 // There is no kubelet on a local control plane: to run what a pod would run, take the agent
 // container of a rendered Deployment or an injected Pod and turn it into a local command line
 // and environment (the token resolved from the Secret its secretKeyRef names). Listen
-// addresses a pod would own (0.0.0.0, fixed ports) become free ports on 127.0.0.1.
+// addresses a pod would own (0.0.0.0, fixed ports, its libp2p listener) become free ports on
+// 127.0.0.1.
 import { getJson, until } from "./k8s.ts";
 
 type Any = Record<string, any>;
@@ -25,6 +26,8 @@ export async function localAgent(kubeconfig: string, namespace: string, containe
     if (rewrite[a] !== undefined) return rewrite[a];
     return ["--listen", "--health-listen"].includes(all[i - 1]) ? "127.0.0.1:0" : a;
   });
+  // the pod's libp2p listener (default 0.0.0.0) too: peers must only ever dial loopback here
+  if (!args.includes("--p2p-listen")) args.push("--p2p-listen", "127.0.0.1:0");
   return { args, env };
 }
 
