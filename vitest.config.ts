@@ -21,6 +21,16 @@ export default defineConfig({
           globalSetup: ["test/k8s/cluster.global.ts"],
         },
       },
+      {
+        extends: true,
+        test: {
+          name: "nodes",
+          include: ["test/nodes/**/*.test.ts"],
+          // Two clusters with real nodes (root, network namespaces) and Entangle installed in-cluster.
+          globalSetup: ["test/nodes/clusters.global.ts"],
+          testTimeout: 180_000,
+        },
+      },
     ],
   },
 });

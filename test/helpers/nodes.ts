@@ -1,0 +1,84 @@
+// Helpers for suites on clusters with a real node (hack/cluster.sh up NAME --node).
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { getJson, kc, kubectl, until } from "./k8s.ts";
+
+type Any = Record<string, any>;
+
+/** A busybox command line. */
+export function sh(script: string): string[] {
+  return ["sh", "-c", script];
+}
+
+/** The log of a pod's first container, or "" while it has none. */
+export async function podLog(kubeconfig: string, pod: string, namespace = "default"): Promise<string> {
+  const r = await kubectl(kubeconfig, ["logs", pod, "-n", namespace]);
+  return r.code === 0 ? r.stdout : "";
+}
+
+/**
+ * Runs `command` in a fresh pod until it succeeds (a new pod per try: the path it checks may
+ * take a few seconds to come up) and returns its log.
+ */
+export async function runOnce(kubeconfig: string, name: string, image: string, command: string[], ms = 120_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let last = "";
+  for (let attempt = 1; ; attempt++) {
+    const pod = `${name}-${attempt}`;
+    await kc(
+      kubeconfig,
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: pod },
+        spec: { restartPolicy: "Never", containers: [{ name: "run", image, command }] },
+      }),
+    );
+    const phase = await until(
+      `pod ${pod} finished`,
+      async () => {
+        const p = await getJson(kubeconfig, ["pod", pod]);
+        return ["Succeeded", "Failed"].includes(p.status.phase) && p.status.phase;
+      },
+      Math.max(deadline - Date.now(), 10_000),
+    );
+    last = await podLog(kubeconfig, pod);
+    await kubectl(kubeconfig, ["delete", "pod", pod, "--wait=false"]);
+    if (phase === "Succeeded") return last;
+    if (Date.now() > deadline) throw new Error(`${command.join(" ")} in ${image} kept failing; last log:\n${last}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function findPodCgroup(root: string, uid: string, depth = 0): string | undefined {
+  if (depth > 6) return undefined;
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = join(root, entry.name);
+    if (entry.name === `pod${uid}` || entry.name === `pod${uid.replaceAll("-", "_")}`) return dir;
+    const found = findPodCgroup(dir, uid, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+const MI = 1024 * 1024;
+
+function toMib(quantity: string): number {
+  const m = /^(\d+)(Mi|Gi)?$/.exec(quantity);
+  if (!m) throw new Error(`unexpected memory quantity ${quantity}`);
+  return Number(m[1]) * (m[2] === "Gi" ? 1024 : m[2] === "Mi" ? 1 : 1 / MI);
+}
+
+/** Peak memory (cgroup v1 max_usage) of every dedicated agent pod, with its limit. */
+export async function agentPeakRss(kubeconfig: string): Promise<{ pod: string; mib: number; limitMib: number }[]> {
+  const pods = await getJson(kubeconfig, ["pods", "-l", "app.kubernetes.io/name=entangle-agent"]);
+  return pods.items.map((p: Any) => {
+    const dir = findPodCgroup("/sys/fs/cgroup/memory", p.metadata.uid);
+    if (!dir) throw new Error(`no memory cgroup for pod ${p.metadata.name}`);
+    const bytes = Number(readFileSync(join(dir, "memory.max_usage_in_bytes"), "utf8"));
+    const agent = p.spec.containers.find((c: Any) => c.name === "entangle-agent");
+    return { pod: p.metadata.name, mib: Math.round(bytes / MI), limitMib: toMib(agent.resources.limits.memory) };
+  });
+}
