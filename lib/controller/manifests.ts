@@ -6,7 +6,7 @@
 import { K8s, Log } from "pepr";
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, setCondition, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
-import { parseEntries, toPrune, objectKey, type RemoteObject } from "../remote/manifests.ts";
+import { keptRecords, parseEntries, toPrune, objectKey, type RemoteObject } from "../remote/manifests.ts";
 import { TunnelPool } from "../remote/tunnels.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
@@ -67,6 +67,25 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
 function unreachable(err: unknown): boolean {
   const e = err as { code?: number | string; message?: string };
   return typeof e?.code !== "number" && !(e as { body?: unknown }).body;
+}
+
+/**
+ * Why the remote cluster cannot take this kind, or undefined if it can. The client resolves the
+ * kind before each request; left to it, an unknown group/version reads "404 page not found" and
+ * an unknown kind in a known one looked like a lost connection (an Error without a code).
+ * Answers are cached by the client: no extra request once a group/version is known.
+ */
+// KubernetesObjectApi.resource is protected but is exactly the client's own cached lookup
+type KindLookup = { resource(apiVersion: string, kind: string): Promise<unknown> };
+
+async function missingKind(client: KubernetesObjectApi, obj: RemoteObject): Promise<string | undefined> {
+  try {
+    const resource = await withTimeout((client as unknown as KindLookup).resource(obj.apiVersion, obj.kind), `look up ${obj.kind}`);
+    return resource ? undefined : `the remote cluster has no kind ${obj.kind} in ${obj.apiVersion}`;
+  } catch (err) {
+    if (notFound(err)) return `the remote cluster does not serve ${obj.apiVersion} (kind ${obj.kind}): is its CRD installed?`;
+    throw err;
+  }
 }
 
 function remoteMessage(err: unknown): string {
@@ -130,12 +149,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
 
   let lostContact: string | undefined;
   for (const entry of parsed) {
-    if ("error" in entry) {
-      results.push({ index: entry.index, state: "Failed", message: entry.error });
-      // keep tracking what this entry applied before, so it is neither lost nor pruned
-      results.push(...(cr.status?.applied ?? []).filter((a) => a.index === entry.index && a.state === "Applied"));
-      continue;
-    }
+    // malformed objects fail alone; what this entry applied before stays tracked (not pruned)
+    for (const error of entry.errors) results.push({ index: entry.index, state: "Failed", message: error });
+    results.push(...keptRecords(cr.status?.applied, entry));
     for (const obj of entry.objects) {
       const ref = { index: entry.index, apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name };
       if (lostContact) {
@@ -143,6 +159,11 @@ async function reconcileNow(cr: Manifests): Promise<void> {
         continue;
       }
       try {
+        const missing = await missingKind(client, obj);
+        if (missing) {
+          results.push({ ...ref, state: "Failed", message: missing });
+          continue;
+        }
         const applied = await withTimeout(
           client.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
           `apply ${obj.kind} ${obj.metadata.name}`,
@@ -273,6 +294,13 @@ function clearRetry(key: string): void {
   retries.delete(key);
 }
 
+/** An unexpected error in one CR's reconcile: logged, and tried again later like any failure. */
+function reconcileFailed(cr: Manifests, err: unknown): void {
+  const key = `${cr.metadata?.namespace}/${cr.metadata?.name}`;
+  Log.error({ key, err: apiMessage(err) }, "manifests reconcile failed");
+  scheduleRetry(key);
+}
+
 async function reconcileByKey(key: string): Promise<void> {
   const [namespace, name] = key.split("/");
   try {
@@ -287,7 +315,8 @@ function ensureResync(): void {
   resync = setInterval(async () => {
     try {
       const list = await K8s(Manifests).Get();
-      for (const cr of list.items) await reconcileManifests(cr);
+      // one CR's failure must not keep the others from their resync
+      for (const cr of list.items) await reconcileManifests(cr).catch((err) => reconcileFailed(cr, err));
     } catch (err) {
       Log.warn({ err: apiMessage(err) }, "manifests resync failed");
     }

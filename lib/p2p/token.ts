@@ -4,7 +4,7 @@
 // Whatever the format, every key we use is derived from the token's secret material with HKDF,
 // so no key is ever used for two purposes and edgevpn tokens carry no weaker guarantee.
 import { createHmac, hkdfSync, randomBytes } from "node:crypto";
-import yaml from "js-yaml";
+import { parseYaml, YamlError } from "../yaml.ts";
 
 export type TokenFormat = "entangle" | "edgevpn";
 
@@ -31,6 +31,8 @@ export class TokenError extends Error {}
 
 const PREFIX = "entangle1.";
 const MIN_SECRET_BYTES = 32;
+/** edgevpn tokens are a few hundred bytes of YAML; they carry no aliases. */
+const MAX_EDGEVPN_YAML_BYTES = 64 * 1024;
 
 export function newToken(peers: string[] = []): string {
   const body: { k: string; p?: string[] } = { k: randomBytes(32).toString("base64url") };
@@ -65,9 +67,11 @@ function parseEdgevpn(b64: string): NetworkToken {
   if (!/^[A-Za-z0-9+/=_-]+$/.test(b64)) throw new TokenError("network token is malformed: not an entangle or edgevpn token");
   let doc: unknown;
   try {
-    doc = yaml.load(Buffer.from(b64, "base64").toString("utf8"));
-  } catch {
-    throw new TokenError("network token is malformed: edgevpn token is not base64-encoded YAML");
+    // untrusted: bounded size and aliasing (an alias bomb here cost seconds and a GiB per parse)
+    doc = parseYaml(Buffer.from(b64, "base64").toString("utf8"), { maxBytes: MAX_EDGEVPN_YAML_BYTES, maxAliasCount: 0 });
+  } catch (err) {
+    const why = err instanceof YamlError ? err.message : String(err);
+    throw new TokenError(`network token is malformed: edgevpn token (base64 YAML) refused: ${why}`);
   }
   const d = (doc ?? {}) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untrusted YAML, checked field by field below
   if (typeof d !== "object") throw new TokenError("network token is malformed: not an entangle or edgevpn token");

@@ -1,43 +1,75 @@
-// Pure parts of the Manifests controller: YAML entries -> objects (with per-entry errors),
-// object identity, and what to prune.
-import yaml from "js-yaml";
+// Pure parts of the Manifests controller: YAML entries -> objects (with per-object errors),
+// object identity, ownership of remote objects, and what to prune.
+import { parseYamlDocuments } from "../yaml.ts";
 import type { AppliedObject } from "../crds/manifests.ts";
 
 export interface RemoteObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; [k: string]: unknown };
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string>; [k: string]: unknown };
   [k: string]: unknown;
 }
 
-export type ParsedEntry = { index: number; objects: RemoteObject[] } | { index: number; error: string };
+/** The objects of one entry that are well formed, and why each of the others is not. */
+export interface ParsedEntry {
+  index: number;
+  objects: RemoteObject[];
+  errors: string[];
+}
+
+/** An entry is user YAML: bounded like every other YAML we take (see lib/yaml.ts). */
+const MAX_ENTRY_BYTES = 1024 * 1024;
 
 export function parseEntries(entries: string[] | undefined): ParsedEntry[] {
   return (entries ?? []).map((text, index) => {
     let docs: unknown[];
     try {
-      docs = yaml.loadAll(text);
+      docs = parseYamlDocuments(String(text ?? ""), { maxBytes: MAX_ENTRY_BYTES });
     } catch (err) {
-      return { index, error: `invalid YAML: ${(err as Error).message.split("\n")[0]}` };
+      return { index, objects: [], errors: [`invalid YAML: ${(err as Error).message}`] };
     }
-    const objects: RemoteObject[] = [];
-    for (const doc of docs) {
-      if (doc === null || doc === undefined) continue;
-      const o = doc as Partial<RemoteObject>;
-      if (typeof o !== "object" || Array.isArray(o)) return { index, error: "each document must be a Kubernetes object (a YAML mapping)" };
-      if (typeof o.apiVersion !== "string" || typeof o.kind !== "string") return { index, error: "apiVersion and kind are required" };
-      if (typeof o.metadata?.name !== "string" || o.metadata.name === "") return { index, error: `${o.kind}: metadata.name is required` };
-      if (o.kind === "List" && Array.isArray((o as { items?: unknown }).items)) {
-        objects.push(...(o as unknown as { items: RemoteObject[] }).items);
-      } else objects.push(o as RemoteObject);
-    }
-    if (objects.length === 0) return { index, error: "no Kubernetes object in this entry" };
-    return { index, objects };
+    const entry: ParsedEntry = { index, objects: [], errors: [] };
+    docs.forEach((doc, i) => {
+      if (doc !== null && doc !== undefined) collect(doc, docs.length > 1 ? `document ${i + 1}: ` : "", entry);
+    });
+    if (entry.objects.length === 0 && entry.errors.length === 0) entry.errors.push("no Kubernetes object in this entry");
+    return entry;
   });
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A Kubernetes object, or a List of them (kubectl's `kind: List`, `ConfigMapList`, ...): one error per bad object. */
+function collect(doc: unknown, where: string, entry: ParsedEntry): void {
+  if (!isMapping(doc))
+    return void entry.errors.push(`${where}each object must be a YAML mapping, got ${doc === null ? "null" : Array.isArray(doc) ? "a list" : typeof doc}`);
+  const { apiVersion, kind, metadata, items } = doc;
+  if (typeof apiVersion !== "string" || apiVersion === "" || typeof kind !== "string" || kind === "")
+    return void entry.errors.push(`${where}apiVersion and kind are required`);
+  if (kind.endsWith("List") && Array.isArray(items)) {
+    // a List needs no name of its own: kubectl applies its items
+    items.forEach((item, i) => collect(item, `${where}${kind} items[${i}]: `, entry));
+    return;
+  }
+  if (!isMapping(metadata) || typeof metadata.name !== "string" || metadata.name === "")
+    return void entry.errors.push(`${where}${kind}: metadata.name is required`);
+  if (metadata.namespace !== undefined && typeof metadata.namespace !== "string")
+    return void entry.errors.push(`${where}${kind} ${metadata.name}: metadata.namespace must be a string`);
+  entry.objects.push(doc as RemoteObject);
 }
 
 export function objectKey(o: { apiVersion?: string; kind?: string; namespace?: string; name?: string }): string {
   return `${o.apiVersion}/${o.kind}/${o.namespace ?? ""}/${o.name}`;
+}
+
+/**
+ * Records of an entry with errors that stay tracked although this run did not apply them: a
+ * typo (or one bad List item) must neither forget nor prune what the entry applied before.
+ */
+export function keptRecords(previous: AppliedObject[] | undefined, entry: ParsedEntry): AppliedObject[] {
+  if (entry.errors.length === 0) return [];
+  const now = new Set(entry.objects.map((o) => `${o.apiVersion}/${o.kind}/${o.metadata.name}`));
+  return (previous ?? []).filter((a) => a.index === entry.index && a.state === "Applied" && !now.has(`${a.apiVersion}/${a.kind}/${a.name}`));
 }
 
 /**

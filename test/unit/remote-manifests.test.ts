@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseEntries, toPrune } from "../../lib/remote/manifests.ts";
+import { keptRecords, parseEntries, toPrune } from "../../lib/remote/manifests.ts";
 import { sameJson, notFound } from "../../lib/k8s/api.ts";
 import type { AppliedObject } from "../../lib/crds/index.ts";
 
@@ -13,10 +13,37 @@ describe("parseEntries", () => {
       "---\n",
     ]);
     expect(parsed[0]).toMatchObject({ index: 0, objects: [{ metadata: { name: "a" } }, { metadata: { name: "b" } }] });
-    expect(parsed[1]).toMatchObject({ index: 1, error: expect.stringMatching(/^invalid YAML/) });
-    expect(parsed[2]).toMatchObject({ objects: [{ kind: "Secret", metadata: { name: "s" } }] });
-    expect(parsed[3]).toMatchObject({ error: "Pod: metadata.name is required" });
-    expect(parsed[4]).toMatchObject({ error: "no Kubernetes object in this entry" });
+    expect(parsed[1]).toMatchObject({ index: 1, objects: [], errors: [expect.stringMatching(/^invalid YAML/)] });
+    expect(parsed[2]).toMatchObject({ objects: [{ kind: "Secret", metadata: { name: "s" } }], errors: [] });
+    expect(parsed[3]).toMatchObject({ objects: [], errors: ["Pod: metadata.name is required"] });
+    expect(parsed[4]).toMatchObject({ objects: [], errors: ["no Kubernetes object in this entry"] });
+  });
+
+  it("a malformed List item fails alone: the good item is kept, nothing throws", () => {
+    const [entry] = parseEntries([
+      "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: good}}\n- null\n- [1]\n- {kind: Secret}\n",
+    ]);
+    expect(entry.objects.map((o) => o.metadata.name)).toEqual(["good"]);
+    expect(entry.errors).toEqual([
+      "List items[1]: each object must be a YAML mapping, got null",
+      "List items[2]: each object must be a YAML mapping, got a list",
+      "List items[3]: apiVersion and kind are required",
+    ]);
+  });
+
+  it("a standard List needs no metadata.name; its items do", () => {
+    const [entry] = parseEntries([
+      "apiVersion: v1\nkind: List\nmetadata: {}\nitems: [{apiVersion: v1, kind: ConfigMap, metadata: {name: a}}, {apiVersion: v1, kind: ConfigMap, metadata: {}}]\n",
+    ]);
+    expect(entry.objects.map((o) => o.metadata.name)).toEqual(["a"]);
+    expect(entry.errors).toEqual(["List items[1]: ConfigMap: metadata.name is required"]);
+  });
+
+  it("an entry with errors keeps what it applied before (nothing pruned), except what it still applies", () => {
+    const rec = (name: string, index = 0): AppliedObject => ({ index, apiVersion: "v1", kind: "ConfigMap", namespace: "default", name, state: "Applied" });
+    const [entry] = parseEntries(["apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: ConfigMap, metadata: {name: a}}, null]\n"]);
+    expect(keptRecords([rec("a"), rec("b"), rec("c", 1)], entry).map((r) => r.name)).toEqual(["b"]);
+    expect(keptRecords([rec("a")], parseEntries(["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"])[0])).toEqual([]);
   });
 });
 
