@@ -1,9 +1,10 @@
 // The `entangle` command line. Bad input gets one clear line on stderr and exit code 2.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { AddrError, parseHostPort, toMultiaddr } from "../p2p/addr.ts";
 import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } from "../p2p/token.ts";
 import { Agent, type Role } from "../p2p/agent.ts";
+import { serviceNameProblem } from "../p2p/service-name.ts";
 import { createLogger } from "../p2p/log.ts";
 
 export class UsageError extends Error {}
@@ -142,8 +143,23 @@ function buildProgram(): Command {
 }
 
 function serviceId(s: string): string {
-  if (s.trim() === "" || s.length > 253) throw new UsageError(`--service: must be 1-253 characters, got ${JSON.stringify(s)}`);
+  const problem = serviceNameProblem(s);
+  if (problem !== undefined)
+    throw new UsageError(`--service: ${problem}, got ${JSON.stringify([...s].length > 80 ? [...s].slice(0, 80).join("") + "..." : s)}`);
   return s;
+}
+
+/**
+ * Kubernetes shows the content of the container's terminationMessagePath (rendered as
+ * /dev/termination-log) in the pod's status, where the controllers read why an agent exited.
+ * Written only when the file exists: outside a pod there is nobody to tell.
+ */
+function writeTerminationMessage(message: string, path = process.env.ENTANGLE_TERMINATION_LOG || "/dev/termination-log"): void {
+  try {
+    if (existsSync(path)) writeFileSync(path, message);
+  } catch {
+    // best effort: the same line is on stderr (FallbackToLogsOnError shows it too)
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -158,6 +174,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (err instanceof UsageError || err instanceof AddrError || err instanceof TokenError) {
       process.stderr.write(`entangle: ${err.message}\n`);
+      writeTerminationMessage(`entangle: ${err.message}`);
       process.exit(2);
     }
     throw err;

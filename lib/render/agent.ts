@@ -79,6 +79,10 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     // copies: callers may edit what they get without touching the next render
     resources: structuredClone(spec.resources ?? DEFAULT_RESOURCES),
     securityContext: structuredClone(SECURITY_CONTEXT),
+    // the agent writes why it exits (bad input: one line) here; without it Kubernetes takes the
+    // log's tail. Either way the reason lands in the container status, where controllers read it.
+    terminationMessagePath: "/dev/termination-log",
+    terminationMessagePolicy: "FallbackToLogsOnError",
   };
 }
 

@@ -2,6 +2,7 @@
 // inbound -> a Deployment running `agent connect` and a Service (from serviceSpec) selecting it.
 import type { kind } from "pepr";
 import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
+import { serviceNameProblem } from "../p2p/service-name.ts";
 import { agentContainer, formatAddress, isLoopback, normalizeHost, parsePort, pickHealthPort, type AgentOptions } from "./agent.ts";
 
 export type RenderResult =
@@ -45,7 +46,9 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions): Render
   const name = cr.metadata?.name ?? "";
   const namespace = cr.metadata?.namespace ?? "default";
   // The CRD schema refuses all of these; checked again for objects that bypassed it.
-  if (!spec?.serviceUUID?.trim()) return invalid("spec.serviceUUID is required");
+  if (!spec?.serviceUUID) return invalid("spec.serviceUUID is required");
+  const serviceProblem = serviceNameProblem(spec.serviceUUID);
+  if (serviceProblem !== undefined) return invalid(`spec.serviceUUID ${serviceProblem}`);
   if (!spec.secretRef?.trim()) return invalid("spec.secretRef is required (a Secret with key network_token)");
   const port = parsePort(spec.port);
   if (port === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}`);

@@ -10,6 +10,7 @@
 //   entanglement.kairos.io/health_port  agent health port (default 8089, moved off ports in use)
 // Annotations win over labels (label values cannot hold every character).
 import type { EnvVar } from "../crds/entanglement.ts";
+import { serviceNameProblem } from "../p2p/service-name.ts";
 import { AGENT_CONTAINER, agentContainer, formatAddress, normalizeHost, parsePort, pickHealthPort, type AgentOptions, type Container } from "./agent.ts";
 
 export const PREFIX = "entanglement.kairos.io/";
@@ -68,6 +69,8 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
     problems.push(`${PREFIX}${key} ${why}, got ${JSON.stringify(s.get(key))}`);
   };
 
+  const serviceProblem = s.get("service") ? serviceNameProblem(s.get("service")!) : undefined;
+  if (serviceProblem !== undefined) bad("service", serviceProblem);
   const port = parsePort(s.get("target_port"));
   if (s.get("target_port") && port === undefined) bad("target_port", "must be a number from 1 to 65535");
   const host = normalizeHost(s.get("host") || "127.0.0.1");

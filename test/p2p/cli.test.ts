@@ -1,4 +1,7 @@
 // Every flag with bad input: one clear line on stderr, exit code 2, no stack trace.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { runCli } from "../helpers/agents.ts";
@@ -50,5 +53,41 @@ describe("entangle CLI", () => {
     expect(lines.length, r.stderr).toBe(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe("");
+  });
+});
+
+describe("entangle CLI: --service follows the CRD's rule", () => {
+  // a bad --target after a good --service: the error names --target, so --service was accepted
+  it("200 emoji (400 UTF-16 units) are accepted like the CRD accepts them", async () => {
+    const r = await runCli(["agent", "expose", "--service", "\u{1F600}".repeat(200), "--target", "127.0.0.1:0"], ok);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--target");
+  });
+
+  it.each([
+    ["254 characters", "a".repeat(254)],
+    ["a newline", "a\nb"],
+  ])("%s -> refused naming --service", async (_name, service) => {
+    const r = await runCli(["agent", "expose", "--service", service, "--target", "127.0.0.1:80"], ok);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^entangle: --service: /);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("entangle CLI: the reason it exits is left for Kubernetes", () => {
+  it("writes the one-line reason to the termination log (Kubernetes shows it in the pod's status)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "entangle-term-"));
+    const file = join(dir, "termination-log");
+    writeFileSync(file, "");
+    const r = await runCli(["agent", "expose", "--service", "a".repeat(254), "--target", "127.0.0.1:80"], { ...ok, ENTANGLE_TERMINATION_LOG: file });
+    expect(r.code).toBe(2);
+    expect(readFileSync(file, "utf8")).toBe(r.stderr.trim());
+  });
+
+  it("without a termination log file, exits just the same", async () => {
+    const r = await runCli(["agent", "expose", "--service", "", "--target", "127.0.0.1:80"], { ...ok, ENTANGLE_TERMINATION_LOG: "/nonexistent/dir/log" });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

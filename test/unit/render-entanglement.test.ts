@@ -54,6 +54,8 @@ function expectCommon(d: Any, c: Any, crName: string): void {
   });
   expect(c.resources).toEqual({ requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } });
   expect(d.spec.template.spec.automountServiceAccountToken).toBe(false);
+  // why an agent exited (its one-line error) reaches the pod's status, where the controller reads it
+  expect(c).toMatchObject({ terminationMessagePath: "/dev/termination-log", terminationMessagePolicy: "FallbackToLogsOnError" });
 }
 
 describe("renderEntanglement: the seed's examples", () => {

@@ -54,6 +54,7 @@ describe("sidecar: the seed's examples", () => {
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.startupProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.readinessProbe).toBeUndefined(); // never holds the user's pod unready
+    expect(c).toMatchObject({ terminationMessagePath: "/dev/termination-log", terminationMessagePolicy: "FallbackToLogsOnError" });
     expect(c.securityContext).toMatchObject({
       runAsNonRoot: true,
       runAsUser: 65532,
