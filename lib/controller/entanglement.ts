@@ -4,7 +4,8 @@
 // left behind.
 import { K8s, kind, Log } from "pepr";
 import { Entanglement, setCondition, type Condition, type EntanglementStatus } from "../crds/index.ts";
-import { renderEntanglement, MANAGED_BY } from "../render/entanglement.ts";
+import { renderEntanglement, serviceName } from "../render/entanglement.ts";
+import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
@@ -37,10 +38,28 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   let ready: Ready;
   let extra: Partial<EntanglementStatus> = { direction: rendered.direction };
   try {
+    // never take over (and, through the ownerReference, later delete) an object we did not create
+    const conflict =
+      notOurs(await current(kind.Deployment, namespace, rendered.deployment.metadata!.name!), cr.metadata?.uid, "Deployment") ??
+      (rendered.service ? notOurs(await current(kind.Service, namespace, rendered.service.metadata!.name!), cr.metadata?.uid, "Service") : undefined);
+    if (conflict) {
+      await writeStatus(
+        cr,
+        { type: "Ready", status: "False", reason: "NameConflict", message: conflict, observedGeneration: generation },
+        {
+          ...extra,
+          phase: "Error",
+          lastError: conflict,
+        },
+      );
+      // nothing watches the other object: look again later (it may be renamed or deleted)
+      recheckLater(cr);
+      return;
+    }
     // the apply answers with the whole object, status included: no second read
     const deployment = await K8s(kind.Deployment).Apply(rendered.deployment as kind.Deployment, { force: true });
     if (rendered.service) await K8s(kind.Service).Apply(rendered.service as kind.Service, { force: true });
-    else await deleteStaleService(namespace, cr.metadata!.name!);
+    else await deleteStaleService(cr, serviceName(cr.metadata!.name!));
 
     const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
@@ -70,15 +89,43 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   await writeStatus(cr, { ...ready, observedGeneration: generation }, extra);
 }
 
-/** inbound -> outbound: the Service we made earlier must go (only ours: managed-by label). */
-async function deleteStaleService(namespace: string, name: string): Promise<void> {
-  try {
-    const svc = await K8s(kind.Service).InNamespace(namespace).Get(name);
-    if (svc.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY["app.kubernetes.io/managed-by"])
+/**
+ * inbound -> outbound: the Service we made earlier must go; only ours (our ownerReference: a
+ * managed-by label alone is something anyone can set).
+ */
+async function deleteStaleService(cr: Entanglement, name: string): Promise<void> {
+  const namespace = cr.metadata!.namespace!;
+  const svc = await current(kind.Service, namespace, name);
+  if (svc && !notOurs(svc, cr.metadata?.uid, "Service")) {
+    try {
       await K8s(kind.Service).InNamespace(namespace).Delete(name);
-  } catch (err) {
-    if (!notFound(err)) throw err;
+    } catch (err) {
+      if (!notFound(err)) throw err;
+    }
   }
+}
+
+async function current<T extends kind.Deployment | kind.Service>(model: new () => T, namespace: string, name: string): Promise<T | undefined> {
+  try {
+    return await K8s(model).InNamespace(namespace).Get(name);
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
+const rechecks = new Map<string, NodeJS.Timeout>();
+const RECHECK_MS = 30_000;
+
+function recheckLater(cr: Entanglement): void {
+  const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
+  if (rechecks.has(key)) return;
+  const timer = setTimeout(() => {
+    rechecks.delete(key);
+    reconcileByName(cr.metadata!.namespace!, cr.metadata!.name!).catch((err) => Log.warn({ key, err: apiMessage(err) }, "entanglement recheck failed"));
+  }, RECHECK_MS);
+  timer.unref();
+  rechecks.set(key, timer);
 }
 
 async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<EntanglementStatus>): Promise<void> {

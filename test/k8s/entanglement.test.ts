@@ -145,6 +145,47 @@ spec: {serviceUUID: lonely, secretRef: absent, host: 127.0.0.1, port: 8080}
     await kc(kcfg, ["delete", "namespace", "nosecret", "--wait=false"]);
   });
 
+  it("never takes over a user's Service or Deployment: NameConflict, object untouched, and kept when the CR goes", async () => {
+    await kc(kcfg, ["create", "namespace", "taken"]);
+    await kc(kcfg, ["create", "service", "clusterip", "web", "--tcp=80:8080", "-n", "taken"]);
+    await kc(kcfg, ["create", "deployment", "entangle-api", "--image=example.test/user:1", "-n", "taken"]);
+    const before = await getJson(kcfg, ["service", "web", "-n", "taken"]);
+    const entanglement = (name: string) =>
+      `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: ${name}, namespace: taken}\nspec: {serviceUUID: ${name}, secretRef: mysecret, host: 127.0.0.1, port: 9000, inbound: true, serviceSpec: {ports: [{port: 80}]}}\n`;
+    await applyYaml(entanglement("web") + "---\n" + entanglement("api"));
+    for (const [name, what] of [
+      ["web", "Service taken/web"],
+      ["api", "Deployment taken/entangle-api"],
+    ]) {
+      const cr = await until(`${name} NameConflict`, async () => {
+        const o = await getJson(kcfg, ["entanglement", name, "-n", "taken"]);
+        return ready(o)?.reason === "NameConflict" && o;
+      });
+      expect(ready(cr)).toMatchObject({ status: "False", message: expect.stringContaining(`${what} already exists`) });
+      const events = await until("event", async () => {
+        const e = await getJson(kcfg, ["events", "-n", "taken", "--field-selector", `involvedObject.uid=${cr.metadata.uid},reason=NameConflict`]);
+        return e.items.length > 0 && e.items;
+      });
+      expect(events[0].type).toBe("Warning");
+    }
+    const svc = await getJson(kcfg, ["service", "web", "-n", "taken"]);
+    expect(svc.spec.selector).toEqual(before.spec.selector);
+    expect(svc.spec.ports).toEqual(before.spec.ports);
+    expect(svc.metadata.ownerReferences).toBeUndefined();
+    expect(svc.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    const dep = await getJson(kcfg, ["deployment", "entangle-api", "-n", "taken"]);
+    expect(dep.spec.template.spec.containers[0].image).toBe("example.test/user:1");
+    expect(dep.metadata.ownerReferences).toBeUndefined();
+    // the web CR made no Deployment of its own either: nothing half-applied
+    expect((await kubectl(kcfg, ["get", "deployment", "entangle-web", "-n", "taken"])).code).not.toBe(0);
+
+    await kc(kcfg, ["delete", "entanglement", "web", "api", "-n", "taken", "--wait=true"]);
+    await new Promise((r) => setTimeout(r, 3_000)); // the garbage collector's turn
+    expect((await getJson(kcfg, ["service", "web", "-n", "taken"])).metadata.uid).toBe(before.metadata.uid);
+    expect((await getJson(kcfg, ["deployment", "entangle-api", "-n", "taken"])).metadata.uid).toBe(dep.metadata.uid);
+    await kc(kcfg, ["delete", "namespace", "taken", "--wait=false"]);
+  });
+
   it("invalid specs are refused by the API server with a clear message", async () => {
     const bad = (spec: string) => `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: bad, namespace: default}\nspec: ${spec}\n`;
     let r = await kubectl(kcfg, ["apply", "-f", "-"], bad('{serviceUUID: x, secretRef: s, port: "http"}'));
