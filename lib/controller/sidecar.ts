@@ -3,7 +3,7 @@
 // incomplete (pod left untouched) or the Secret is missing (the sidecar then waits for it,
 // and the pod's status says why: CreateContainerConfigError naming the Secret).
 import type { PeprMutateRequest, PeprValidateRequest, a } from "pepr";
-import { parseSidecarRequest, alreadyInjected, sidecarPatch } from "../render/sidecar.ts";
+import { INJECTED_ANNOTATION, parseSidecarRequest, alreadyInjected, sidecarPatch, sidecarWarnings } from "../render/sidecar.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 
@@ -21,10 +21,12 @@ export function mutatePod(req: PeprMutateRequest<a.Pod>, cfg: ModuleConfig = mod
 
 export async function validatePod(req: PeprValidateRequest<a.Pod>) {
   const parsed = parseSidecarRequest(req.Raw);
-  if (parsed.kind === "none") return req.Approve();
-  if (parsed.kind === "incomplete") return req.Approve([parsed.message]);
+  const warnings = sidecarWarnings(req.Raw, parsed);
+  // the Secret matters only when our sidecar is in the pod
+  if (parsed.kind !== "ok" || req.Raw.metadata?.annotations?.[INJECTED_ANNOTATION] === undefined)
+    return req.Approve(warnings.length > 0 ? warnings : undefined);
   const namespace = req.Raw.metadata?.namespace || req.Request.namespace || "default";
   const secret = await checkTokenSecret(namespace, parsed.request.secret);
-  if (!secret.ok) return req.Approve([`entangle: ${secret.message}; the sidecar starts once it exists`]);
-  return req.Approve();
+  if (!secret.ok) warnings.push(`entangle: ${secret.message}; the sidecar starts once it exists`);
+  return req.Approve(warnings.length > 0 ? warnings : undefined);
 }

@@ -14,10 +14,17 @@ export async function checkTokenSecret(namespace: string, name: string): Promise
     if (notFound(err)) return { ok: false, reason: "SecretNotFound", message: `Secret ${namespace}/${name} not found` };
     throw err;
   }
-  const raw = secret.data?.[TOKEN_KEY] ?? (secret.stringData as Record<string, string> | undefined)?.[TOKEN_KEY];
-  if (!raw) return { ok: false, reason: "SecretKeyMissing", message: `Secret ${namespace}/${name} has no key ${TOKEN_KEY}` };
+  return tokenFromSecret(secret, namespace, name);
+}
+
+/** The token in a Secret read from the API, or why there is none. */
+export function tokenFromSecret(secret: Pick<kind.Secret, "data" | "stringData">, namespace: string, name: string): SecretCheck {
+  const data = secret.data?.[TOKEN_KEY];
+  const raw = data ?? (secret.stringData as Record<string, string> | undefined)?.[TOKEN_KEY];
+  if (raw === undefined) return { ok: false, reason: "SecretKeyMissing", message: `Secret ${namespace}/${name} has no key ${TOKEN_KEY}` };
   // Pepr's K8s client hands Secret data over base64-encoded, as the API serves it
-  const token = secret.data?.[TOKEN_KEY] ? Buffer.from(raw, "base64").toString("utf8").trim() : raw.trim();
+  const token = data !== undefined ? Buffer.from(raw, "base64").toString("utf8").trim() : raw.trim();
+  if (token === "") return { ok: false, reason: "InvalidToken", message: `Secret ${namespace}/${name} key ${TOKEN_KEY} is empty` };
   try {
     parseToken(token);
   } catch (err) {

@@ -86,6 +86,19 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
   };
 }
 
+/** A Secret name (DNS-1123 subdomain): the CRD's secretRef and the sidecar's /name follow it. */
+export const SECRET_NAME_MAX = 253;
+export const SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+
+export function secretNameProblem(name: string): string | undefined {
+  if (name.length > SECRET_NAME_MAX || !new RegExp(SECRET_NAME_PATTERN).test(name))
+    return `must be a Secret name (lowercase letters, digits, '-' and '.', at most ${SECRET_NAME_MAX} characters)`;
+  return undefined;
+}
+
+/** Env names that would replace the token taken from the Secret (the agent reads either). */
+export const RESERVED_ENV = [TOKEN_ENV, "EDGEVPNTOKEN"];
+
 /** 1-65535 from a number or a decimal string, else undefined. */
 export function parsePort(value: unknown): number | undefined {
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";

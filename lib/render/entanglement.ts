@@ -3,7 +3,17 @@
 import type { kind } from "pepr";
 import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
-import { agentContainer, formatAddress, isLoopback, normalizeHost, parsePort, pickHealthPort, type AgentOptions } from "./agent.ts";
+import {
+  RESERVED_ENV,
+  agentContainer,
+  formatAddress,
+  isLoopback,
+  normalizeHost,
+  parsePort,
+  pickHealthPort,
+  secretNameProblem,
+  type AgentOptions,
+} from "./agent.ts";
 
 export type RenderResult =
   | { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" }
@@ -50,6 +60,10 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions): Render
   const serviceProblem = serviceNameProblem(spec.serviceUUID);
   if (serviceProblem !== undefined) return invalid(`spec.serviceUUID ${serviceProblem}`);
   if (!spec.secretRef?.trim()) return invalid("spec.secretRef is required (a Secret with key network_token)");
+  const secretProblem = secretNameProblem(spec.secretRef);
+  if (secretProblem !== undefined) return invalid(`spec.secretRef ${secretProblem}, got ${JSON.stringify(spec.secretRef)}`);
+  const reserved = (spec.env ?? []).find((e) => RESERVED_ENV.includes(e?.name));
+  if (reserved !== undefined) return invalid(`spec.env must not set ${reserved.name}: the network token comes from spec.secretRef only`);
   const port = parsePort(spec.port);
   if (port === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}`);
   const inbound = spec.inbound === true;

@@ -11,11 +11,23 @@
 // Annotations win over labels (label values cannot hold every character).
 import type { EnvVar } from "../crds/entanglement.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
-import { AGENT_CONTAINER, agentContainer, formatAddress, normalizeHost, parsePort, pickHealthPort, type AgentOptions, type Container } from "./agent.ts";
+import {
+  AGENT_CONTAINER,
+  RESERVED_ENV,
+  agentContainer,
+  formatAddress,
+  normalizeHost,
+  parsePort,
+  pickHealthPort,
+  secretNameProblem,
+  type AgentOptions,
+  type Container,
+} from "./agent.ts";
 
 export const PREFIX = "entanglement.kairos.io/";
 export const INJECTED_ANNOTATION = `${PREFIX}injected`;
 const REQUIRED = ["name", "service", "target_port"] as const;
+const OPTIONAL = ["direction", "host", "nethost", "health_port"];
 
 export interface SidecarRequest {
   secret: string;
@@ -32,7 +44,8 @@ export type SidecarParse =
   | { kind: "none" }
   /** `missing`: required keys absent; `invalid`: keys present with unusable values (full keys) */
   | { kind: "incomplete"; missing: string[]; invalid: string[]; message: string }
-  | { kind: "ok"; request: SidecarRequest };
+  /** `warnings`: injected, but something looks like a mistake */
+  | { kind: "ok"; request: SidecarRequest; warnings: string[] };
 
 /** The parts of a Pod read here; a Pod from Pepr (a.Pod) fits. */
 export interface PodLike {
@@ -69,6 +82,8 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
     problems.push(`${PREFIX}${key} ${why}, got ${JSON.stringify(s.get(key))}`);
   };
 
+  const secretProblem = s.get("name") ? secretNameProblem(s.get("name")!) : undefined;
+  if (secretProblem !== undefined) bad("name", secretProblem);
   const serviceProblem = s.get("service") ? serviceNameProblem(s.get("service")!) : undefined;
   if (serviceProblem !== undefined) bad("service", serviceProblem);
   const port = parsePort(s.get("target_port"));
@@ -83,8 +98,20 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
   const env: EnvVar[] = [];
   for (const [k, v] of s) {
     if (!k.startsWith("env.")) continue;
-    if (ENV_NAME.test(k.slice(4))) env.push({ name: k.slice(4), value: v });
+    if (RESERVED_ENV.includes(k.slice(4))) bad(k, "would replace the network token, which comes from the Secret only");
+    else if (ENV_NAME.test(k.slice(4))) env.push({ name: k.slice(4), value: v });
     else bad(k, "does not name a valid environment variable");
+  }
+  const nethost = s.get("nethost")?.toLowerCase();
+  if (nethost !== undefined && nethost !== "true" && nethost !== "false") bad("nethost", 'must be "true" or "false"');
+
+  const warnings: string[] = [];
+  const direction = s.get("direction");
+  // the original treats every value but "entangle" as connect: kept, but a typo is named
+  if (direction && direction !== "entangle" && direction !== "connect")
+    warnings.push(`${PREFIX}direction ${JSON.stringify(direction)} is neither "entangle" (expose) nor "connect": treated as connect`);
+  for (const k of s.keys()) {
+    if (![...REQUIRED, ...OPTIONAL].includes(k) && !k.startsWith("env.")) warnings.push(`${PREFIX}${k} is not an entangle setting: ignored`);
   }
 
   if (missing.length > 0 || invalid.length > 0) {
@@ -100,10 +127,11 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
       service: s.get("service")!,
       mode: s.get("direction") === "entangle" ? "expose" : "connect",
       address: formatAddress(host!, port!),
-      hostNetwork: s.get("nethost")?.toLowerCase() === "true",
+      hostNetwork: nethost === "true",
       healthPort: healthPort ?? pickHealthPort([port!, ...declared]),
       env,
     },
+    warnings,
   };
 }
 
@@ -111,6 +139,17 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
 export function alreadyInjected(pod: PodLike): boolean {
   const names = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
   return names.includes(AGENT_CONTAINER) || pod.metadata?.annotations?.[INJECTED_ANNOTATION] !== undefined;
+}
+
+/**
+ * What `kubectl` should print when the pod is admitted (after every mutation): why nothing was
+ * injected, or what looks like a mistake in what was.
+ */
+export function sidecarWarnings(pod: PodLike, parsed: SidecarParse): string[] {
+  if (parsed.kind === "none") return [];
+  if (parsed.kind === "incomplete") return [parsed.message];
+  const clash = pod.metadata?.annotations?.[INJECTED_ANNOTATION] === undefined && alreadyInjected(pod);
+  return [...parsed.warnings, ...(clash ? [`entangle sidecar not injected: the pod already has a container named ${AGENT_CONTAINER}`] : [])];
 }
 
 /** Value of INJECTED_ANNOTATION: what was injected, for `kubectl describe`. */

@@ -171,6 +171,10 @@ describe("renderEntanglement: options and edge cases", () => {
       [{ serviceUUID: " " }, "spec.serviceUUID"],
       [{ secretRef: undefined }, "spec.secretRef"],
       [{ host: "a b" }, "spec.host"],
+      [{ secretRef: "My_Secret" }, "spec.secretRef"],
+      // the token comes from the Secret only
+      [{ env: [{ name: "ENTANGLE_NETWORK_TOKEN", value: "entangle1.x" }] }, "spec.env"],
+      [{ env: [{ name: "EDGEVPNTOKEN", value: "x" }] }, "spec.env"],
     ] as const) {
       const r = renderEntanglement(cr("outbound-entanglement", patch), opts);
       expect(r).toMatchObject({ ok: false, reason: "InvalidSpec" });

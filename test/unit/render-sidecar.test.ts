@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { parseSidecarRequest, renderSidecar, sidecarPatch, alreadyInjected, INJECTED_ANNOTATION, type PodLike } from "../../lib/render/sidecar.ts";
+import {
+  parseSidecarRequest,
+  renderSidecar,
+  sidecarPatch,
+  sidecarWarnings,
+  alreadyInjected,
+  INJECTED_ANNOTATION,
+  type PodLike,
+} from "../../lib/render/sidecar.ts";
 import { renderEntanglement } from "../../lib/render/entanglement.ts";
 import type { Entanglement } from "../../lib/crds/index.ts";
 import { seedObject } from "../helpers/seed.ts";
@@ -140,6 +148,13 @@ describe("sidecar: parsing", () => {
       [L({ health_port: "9090" }), "health_port"],
       [L({ host: "a b" }), "host"],
       [L({ "env.1X": "y" }), "env.1X"],
+      // the API server would refuse the whole Pod over a secretKeyRef naming an invalid Secret
+      [L({ name: "My_Secret" }), "name"],
+      [L({ name: "a".repeat(254) }), "name"],
+      // the token comes from the Secret only: an annotation must not replace it
+      [L({ "env.ENTANGLE_NETWORK_TOKEN": "entangle1.x" }), "env.ENTANGLE_NETWORK_TOKEN"],
+      [L({ "env.EDGEVPNTOKEN": "x" }), "env.EDGEVPNTOKEN"],
+      [L({ nethost: "yes" }), "nethost"],
     ] as const) {
       const bad = parseSidecarRequest({ metadata: { labels: basic, annotations: extra } });
       expect(bad).toMatchObject({ kind: "incomplete", missing: [], invalid: [`entanglement.kairos.io/${key}`] });
@@ -147,6 +162,35 @@ describe("sidecar: parsing", () => {
       const pod = { metadata: { labels: basic, annotations: extra }, spec: { containers: [{ name: "app" }] } };
       expect(inject(pod)).toEqual(pod);
     }
+  });
+});
+
+describe("sidecar: warnings at admission", () => {
+  const pod = (labels: Record<string, string>, containers = [{ name: "app" }]) => ({ metadata: { labels: { ...basic, ...labels } }, spec: { containers } });
+  const warnings = (p: Any) => sidecarWarnings(p, parseSidecarRequest(p));
+
+  it("a direction other than entangle or connect means connect, with a warning", () => {
+    const typo = pod(L({ direction: "entagle" }));
+    expect(ok(typo).mode).toBe("connect");
+    expect(warnings(inject(typo))).toEqual([expect.stringContaining('entanglement.kairos.io/direction "entagle"')]);
+    for (const fine of [{}, L({ direction: "connect" }), L({ direction: "entangle" })]) expect(warnings(inject(pod(fine)))).toEqual([]);
+  });
+
+  it("an unknown entanglement.kairos.io/ key is named (a typo of an optional key)", () => {
+    expect(warnings(inject(pod(L({ hots: "10.0.0.1" }))))).toEqual([expect.stringContaining("entanglement.kairos.io/hots")]);
+  });
+
+  it("a container of the pod's own named entangle-agent prevents injection, with a warning", () => {
+    const clash = pod({}, [{ name: "entangle-agent" }]);
+    expect(inject(clash)).toEqual(clash);
+    expect(warnings(clash)).toEqual([expect.stringContaining("entangle-agent")]);
+    expect(warnings(inject(pod({})))).toEqual([]); // our own, injected sidecar is no clash
+  });
+
+  it("incomplete settings: the explanation", () => {
+    const p = { metadata: { labels: L({ name: "s" }) } };
+    expect(warnings(p)).toEqual([(parseSidecarRequest(p) as { message: string }).message]);
+    expect(warnings({ metadata: {} })).toEqual([]);
   });
 });
 
