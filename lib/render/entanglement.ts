@@ -70,8 +70,11 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions): Render
   const host = normalizeHost(spec.host?.trim() || "127.0.0.1");
   if (host === undefined) return invalid(`spec.host must be a host name or an IP address, got ${JSON.stringify(spec.host)}`);
   // An inbound agent serves its Service, which reaches it on the pod IP: listening on the
-  // seed's `host: 127.0.0.1` would make it unreachable, so loopback means all interfaces.
-  const listenHost = isLoopback(host) ? (host.includes(":") ? "::" : "0.0.0.0") : host;
+  // seed's `host: 127.0.0.1` would make it unreachable, so loopback means all interfaces of the
+  // pod. Not on the host network: there all interfaces are the node's, and the tunnel (which
+  // asks nothing of its clients) would be open to anyone reaching the node. The host given is
+  // kept; a Service then needs a node address as spec.host (README: host network).
+  const listenHost = isLoopback(host) && !spec.hostNetwork ? (host.includes(":") ? "::" : "0.0.0.0") : host;
   const address = formatAddress(inbound ? listenHost : host, port);
 
   const instance = objectName("", name);

@@ -163,6 +163,13 @@ describe("renderEntanglement: options and edge cases", () => {
     });
   });
 
+  it("inbound on the host network keeps the host given: 0.0.0.0 there would publish the service on the node's addresses", () => {
+    const { c } = render(cr("inbound-entanglement", { hostNetwork: true }));
+    expect(c.args.slice(0, 6)).toEqual(["agent", "connect", "--service", "foo2", "--listen", "127.0.0.1:8080"]);
+    expect(render(cr("inbound-entanglement", { hostNetwork: true, host: "::1" })).c.args[5]).toBe("[::1]:8080");
+    expect(render(cr("inbound-entanglement", { hostNetwork: true, host: "10.0.0.7" })).c.args[5]).toBe("10.0.0.7:8080");
+  });
+
   it("semantic errors are returned, not thrown", () => {
     for (const [patch, text] of [
       [{ port: "abc" }, "spec.port"],
