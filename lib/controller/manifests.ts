@@ -6,7 +6,18 @@
 import { K8s, Log } from "pepr";
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, setCondition, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
-import { keptRecords, parseEntries, toPrune, objectKey, type RemoteObject } from "../remote/manifests.ts";
+import {
+  claimOf,
+  declaredBy,
+  declaredKeys,
+  keptRecords,
+  ownerId,
+  parseEntries,
+  toPrune,
+  objectKey,
+  withOwner,
+  type RemoteObject,
+} from "../remote/manifests.ts";
 import { TunnelPool } from "../remote/tunnels.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
@@ -148,6 +159,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   }
 
   let lostContact: string | undefined;
+  const conflicts: string[] = [];
   for (const entry of parsed) {
     // malformed objects fail alone; what this entry applied before stays tracked (not pruned)
     for (const error of entry.errors) results.push({ index: entry.index, state: "Failed", message: error });
@@ -164,8 +176,15 @@ async function reconcileNow(cr: Manifests): Promise<void> {
           results.push({ ...ref, state: "Failed", message: missing });
           continue;
         }
+        const what = `${obj.kind} ${obj.metadata.namespace ? obj.metadata.namespace + "/" : ""}${obj.metadata.name}`;
+        const refusal = await refuseClaim(client, cr, obj, what);
+        if (refusal) {
+          results.push({ ...ref, state: "Failed", message: refusal });
+          conflicts.push(refusal);
+          continue;
+        }
         const applied = await withTimeout(
-          client.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+          client.patch(withOwner(obj, ownerId(cr)) as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
           `apply ${obj.kind} ${obj.metadata.name}`,
         );
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
@@ -188,9 +207,11 @@ async function reconcileNow(cr: Manifests): Promise<void> {
     return;
   }
 
-  for (const gone of toPrune(cr.status?.applied, results)) {
+  const prune = toPrune(cr.status?.applied, results);
+  const othersDeclare = prune.length > 0 ? await declaredByOthers(cr) : new Set<string>();
+  for (const gone of prune) {
     try {
-      await withTimeout(client.delete(ref(gone)), `delete ${gone.kind} ${gone.name}`);
+      if (!(await deleteIfOurs(client, cr, gone, othersDeclare))) continue;
       await emitEvent(
         cr,
         "Normal",
@@ -206,7 +227,12 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   const ready: Omit<Condition, "lastTransitionTime"> =
     failed.length === 0
       ? { type: "Ready", status: "True", reason: "Applied", message: `${results.length} object(s) applied to ${cr.spec!.serviceUUID}` }
-      : { type: "Ready", status: "False", reason: "ApplyFailed", message: `${failed.length} of ${results.length} failed: ${failed[0].message}` };
+      : {
+          type: "Ready",
+          status: "False",
+          reason: conflicts.length > 0 ? "OwnershipConflict" : "ApplyFailed",
+          message: `${failed.length} of ${results.length} failed: ${conflicts[0] ?? failed[0].message}`,
+        };
   await writeStatus(cr, ready, results);
   if (failed.length > 0) scheduleRetry(key);
   else clearRetry(key);
@@ -258,9 +284,10 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
   if (secret.ok) {
     try {
       const client = await remoteClient(secret.token, cr.spec!.serviceUUID);
+      const othersDeclare = await declaredByOthers(cr);
       for (const a of applied.reverse()) {
         try {
-          await withTimeout(client.delete(ref(a)), `delete ${a.kind} ${a.name}`);
+          await deleteIfOurs(client, cr, a, othersDeclare);
         } catch (err) {
           if (notFound(err)) continue;
           problem = remoteMessage(err);
@@ -333,6 +360,70 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
   } catch (err) {
     if (!notFound(err)) throw err;
   }
+}
+
+/**
+ * Why this CR must not apply `obj`, or undefined: an existing remote object is applied only if
+ * it is ours (lib/remote/manifests.ts claimOf), or was left by a Manifests that no longer exists.
+ */
+async function refuseClaim(client: KubernetesObjectApi, cr: Manifests, obj: RemoteObject, what: string): Promise<string | undefined> {
+  const existing = await readRemote(
+    client,
+    ref({ index: 0, state: "Applied", apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }),
+  );
+  const recorded = (cr.status?.applied ?? []).some(
+    (a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name,
+  );
+  const claim = claimOf(existing, ownerId(cr), recorded, what);
+  if (claim.mine) return undefined;
+  if (claim.otherCr && !(await manifestsAlive(claim.otherCr))) return undefined;
+  return claim.message;
+}
+
+async function readRemote(client: KubernetesObjectApi, target: KubernetesObject): Promise<KubernetesObject | undefined> {
+  try {
+    return await withTimeout(client.read(target as KubernetesObject & { metadata: { name: string } }), `read ${target.kind} ${target.metadata?.name}`);
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function manifestsAlive(id: string): Promise<boolean> {
+  const [namespace, name] = id.split("/");
+  try {
+    const other = await K8s(Manifests).InNamespace(namespace).Get(name);
+    return !other.metadata?.deletionTimestamp;
+  } catch (err) {
+    if (notFound(err)) return false;
+    throw err;
+  }
+}
+
+/** Objects that other live Manifests with the same serviceUUID declare: never ours to delete. */
+async function declaredByOthers(cr: Manifests): Promise<Set<string>> {
+  const all = await K8s(Manifests).Get();
+  const others = all.items.filter((o) => ownerId(o) !== ownerId(cr) && !o.metadata?.deletionTimestamp && o.spec?.serviceUUID === cr.spec?.serviceUUID);
+  return declaredKeys(others.flatMap((o) => parseEntries(o.spec?.manifests)));
+}
+
+/** Deletes a recorded object unless another CR claims or declares it; true if deleted. */
+async function deleteIfOurs(client: KubernetesObjectApi, cr: Manifests, a: AppliedObject, othersDeclare: Set<string>): Promise<boolean> {
+  const existing = await readRemote(client, ref(a));
+  if (!existing) return false;
+  const what = `${a.kind} ${a.namespace ? a.namespace + "/" : ""}${a.name}`;
+  const claim = claimOf(existing, ownerId(cr), true, what);
+  const left = !claim.mine ? claim.message : declaredBy(othersDeclare, a) ? `${what} is still declared by another Manifests: left in place` : undefined;
+  if (left) {
+    await emitEvent(cr, "Normal", "LeftForOtherOwner", left);
+    return false;
+  }
+  // delete exactly the object we looked at, not one recreated meanwhile by someone else
+  await withTimeout(
+    client.delete(ref(a), undefined, undefined, undefined, undefined, undefined, { preconditions: { uid: existing.metadata?.uid } }),
+    `delete ${a.kind} ${a.name}`,
+  );
+  return true;
 }
 
 /** What the Kubernetes client needs to address an object we recorded in status. */

@@ -80,3 +80,43 @@ export function toPrune(previous: AppliedObject[] | undefined, current: AppliedO
   const keep = new Set(current.filter((a) => a.name).map(objectKey));
   return (previous ?? []).filter((p) => p.state === "Applied" && p.name && !keep.has(objectKey(p)));
 }
+
+/** Set on every remote object we apply: which Manifests CR ("namespace/name") declares it. */
+export const OWNER_ANNOTATION = "entangle-proxy.kairos.io/owner";
+
+export function ownerId(cr: { metadata?: { namespace?: string; name?: string } }): string {
+  return `${cr.metadata?.namespace}/${cr.metadata?.name}`;
+}
+
+export function withOwner(obj: RemoteObject, owner: string): RemoteObject {
+  return { ...obj, metadata: { ...obj.metadata, annotations: { ...(obj.metadata.annotations ?? {}), [OWNER_ANNOTATION]: owner } } };
+}
+
+/**
+ * Whether the remote object is ours to apply (or delete): absent, annotated with our id, or
+ * recorded as applied by us before the annotation existed. Otherwise `otherCr` names the
+ * Manifests that claims it (it may be gone: the caller checks), or the object is foreign.
+ */
+export type Claim = { mine: true } | { mine: false; otherCr?: string; message: string };
+
+export function claimOf(existing: { metadata?: { annotations?: Record<string, string> } } | undefined, me: string, recordedByMe: boolean, what: string): Claim {
+  if (!existing) return { mine: true };
+  const owner = existing.metadata?.annotations?.[OWNER_ANNOTATION];
+  if (owner === me || (owner === undefined && recordedByMe)) return { mine: true };
+  if (owner === undefined)
+    return { mine: false, message: `${what} already exists in the remote cluster and was not created by this Manifests: left untouched` };
+  return { mine: false, otherCr: owner, message: `${what} is declared by Manifests ${owner}: left to it` };
+}
+
+/** Keys ignoring an unset namespace (the remote client puts namespaced objects in "default"). */
+export function declaredKeys(entries: ParsedEntry[]): Set<string> {
+  return new Set(
+    entries.flatMap((e) =>
+      e.objects.map((o) => objectKey({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace ?? "default", name: o.metadata.name })),
+    ),
+  );
+}
+
+export function declaredBy(keys: Set<string>, a: AppliedObject): boolean {
+  return keys.has(objectKey({ ...a, namespace: a.namespace ?? "default" }));
+}

@@ -120,6 +120,56 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     await until("cm-a recreated", () => managedHas("configmap", "cm-a"), 30_000);
   });
 
+  it("never takes over a remote object: neither a user's nor another Manifests'; deleting one CR keeps what another declares", async () => {
+    await kc(managed, ["create", "configmap", "users-own", "-n", "default", "--from-literal=value=mine"]);
+    await kc(control, ["apply", "-f", "-"], manifests("first", [configMap("shared", "first")]));
+    await until("shared by first", async () => (await managedHas("configmap", "shared")) && ready(await crStatus("first"))?.status === "True", 60_000);
+    await kc(control, ["apply", "-f", "-"], manifests("second", [configMap("shared", "second"), configMap("users-own", "taken")]));
+    const second = await until(
+      "second: OwnershipConflict",
+      async () => {
+        const o = await crStatus("second");
+        return ready(o)?.reason === "OwnershipConflict" && o;
+      },
+      60_000,
+    );
+    expect(second.status.applied.map((a: Any) => [a.name, a.state, a.message])).toEqual([
+      ["shared", "Failed", "ConfigMap default/shared is declared by Manifests default/first: left to it"],
+      ["users-own", "Failed", "ConfigMap default/users-own already exists in the remote cluster and was not created by this Manifests: left untouched"],
+    ]);
+    await new Promise((r) => setTimeout(r, 4_000)); // a resync: still no flip-flop
+    expect((await getJson(managed, ["configmap", "shared", "-n", "default"])).data.value).toBe("first");
+    expect((await getJson(managed, ["configmap", "users-own", "-n", "default"])).data.value).toBe("mine");
+    // the first CR goes: what the second still declares stays, and the second takes it over
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "first", "-n", "default", "--timeout=60s"]);
+    await until("second owns shared", async () => (await getJson(managed, ["configmap", "shared", "-n", "default"])).data.value === "second", 60_000);
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "second", "-n", "default", "--timeout=60s"]);
+    await until("shared deleted with its last owner", async () => !(await managedHas("configmap", "shared")), 30_000);
+    expect((await getJson(managed, ["configmap", "users-own", "-n", "default"])).data.value).toBe("mine");
+  });
+
+  it("a List with a null item: the good item is applied and recorded, the bad one fails alone", async () => {
+    const list = "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: from-list, namespace: default}}\n- null\n";
+    await kc(control, ["apply", "-f", "-"], manifests("listed", [list, "apiVersion: example.test/v1\nkind: Widget\nmetadata: {name: w}\n"]));
+    const cr = await until(
+      "listed status",
+      async () => {
+        const o = await crStatus("listed");
+        return o.status?.applied?.length === 3 && o;
+      },
+      60_000,
+    );
+    expect(cr.status.applied).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ index: 0, name: "from-list", state: "Applied" }),
+        expect.objectContaining({ index: 0, state: "Failed", message: "List items[1]: each object must be a YAML mapping, got null" }),
+        expect.objectContaining({ index: 1, kind: "Widget", state: "Failed", message: expect.stringContaining("kind Widget") }),
+      ]),
+    );
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "listed", "-n", "default", "--timeout=60s"]);
+    await until("from-list deleted with the CR", async () => !(await managedHas("configmap", "from-list")), 30_000);
+  });
+
   it("deleting the CR deletes what it applied; the orphan annotation keeps it", async () => {
     await kc(control, ["apply", "-f", "-"], manifests("keep", [configMap("kept")], '{"annotations":{"entangle-proxy.kairos.io/orphan":"true"}}'));
     await until("kept created", () => managedHas("configmap", "kept"), 60_000);

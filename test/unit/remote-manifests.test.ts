@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keptRecords, parseEntries, toPrune } from "../../lib/remote/manifests.ts";
+import { claimOf, declaredBy, declaredKeys, keptRecords, OWNER_ANNOTATION, parseEntries, toPrune, withOwner } from "../../lib/remote/manifests.ts";
 import { sameJson, notFound } from "../../lib/k8s/api.ts";
 import type { AppliedObject } from "../../lib/crds/index.ts";
 
@@ -69,5 +69,31 @@ describe("api helpers", () => {
   });
   it("recognises 404 from both clients", () => {
     expect([notFound({ status: 404 }), notFound({ code: 404 }), notFound({ status: 409 }), notFound(undefined)]).toEqual([true, true, false, false]);
+  });
+});
+
+describe("ownership of remote objects", () => {
+  const cm = (owner?: string) => ({ metadata: { name: "x", ...(owner ? { annotations: { [OWNER_ANNOTATION]: owner } } : {}) } });
+  it("absent, annotated as ours, or recorded by us before the annotation: ours", () => {
+    expect(claimOf(undefined, "ns/a", false, "ConfigMap x")).toEqual({ mine: true });
+    expect(claimOf(cm("ns/a"), "ns/a", false, "ConfigMap x")).toEqual({ mine: true });
+    expect(claimOf(cm(), "ns/a", true, "ConfigMap x")).toEqual({ mine: true });
+  });
+  it("someone else's object, or another CR's: not ours, with the reason", () => {
+    expect(claimOf(cm(), "ns/a", false, "ConfigMap x")).toMatchObject({ mine: false, message: expect.stringContaining("not created by this Manifests") });
+    expect(claimOf(cm("ns/b"), "ns/a", true, "ConfigMap x")).toMatchObject({
+      mine: false,
+      otherCr: "ns/b",
+      message: "ConfigMap x is declared by Manifests ns/b: left to it",
+    });
+  });
+  it("the applied object carries the owner annotation next to the user's", () => {
+    const o = withOwner({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", annotations: { keep: "1" } } }, "ns/a");
+    expect(o.metadata.annotations).toEqual({ keep: "1", [OWNER_ANNOTATION]: "ns/a" });
+  });
+  it("what other CRs declare is matched whatever the namespace spelling", () => {
+    const keys = declaredKeys(parseEntries(["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"]));
+    expect(declaredBy(keys, { index: 0, apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "x", state: "Applied" })).toBe(true);
+    expect(declaredBy(keys, { index: 0, apiVersion: "v1", kind: "ConfigMap", namespace: "other", name: "x", state: "Applied" })).toBe(false);
   });
 });
