@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs this Pepr module against a local cluster from hack/cluster.sh, the way
-# `npx pepr dev --host 127.0.0.1` does (admission webhook + watch in one local process), but on
-# a port of its own and bound to 127.0.0.1, so several clusters can each have their module.
+# `npx pepr dev --host localhost` does (admission webhook + watch in one local process), but on
+# a port of its own (pepr dev's is always 3000) and bound to 127.0.0.1, so several clusters can
+# each have their module. In-cluster install instead: hack/deploy.sh.
 #
 #   hack/module.sh up NAME     start (idempotent); returns once the webhook serves
 #   hack/module.sh down NAME   stop it and remove its webhook configurations
