@@ -28,17 +28,17 @@ export function parseAssignments(args: string[]): [string, string][] {
 }
 
 /** Copies of the documents with each pair set (replaced or appended) on every Deployment's containers. */
-export function withEnv(docs: Doc[], pairs: [string, string][]): Doc[] {
-  const deployments = docs.filter((d) => d.kind === "Deployment");
-  if (pairs.length > 0 && deployments.length === 0) throw new Error("no Deployment in the module YAML");
+export function withEnv<D>(docs: D[], pairs: [string, string][]): D[] {
+  const isDeployment = (d: unknown) => (d as Doc | null)?.kind === "Deployment";
+  if (pairs.length > 0 && !docs.some(isDeployment)) throw new Error("no Deployment in the module YAML");
   return docs.map((doc) => {
-    if (doc.kind !== "Deployment") return doc;
-    const copy = structuredClone(doc);
+    if (!isDeployment(doc)) return doc;
+    const copy = structuredClone(doc) as Doc;
     for (const container of copy.spec?.template?.spec?.containers ?? []) {
       const env = (container.env ?? []).filter((e) => !pairs.some(([name]) => name === e.name));
       container.env = [...env, ...pairs.map(([name, value]) => ({ name, value }))];
     }
-    return copy;
+    return copy as D;
   });
 }
 

@@ -7,13 +7,19 @@
 // ServiceAccount (then deleted).
 // Webhook configurations are never created for real: they would point at a Service with no pods,
 // and failurePolicy Fail on Pod CREATE would break every other suite sharing this cluster.
-// (`pepr deploy` is no option either: pepr 1.1.4 rebuilds the module as CommonJS in a .js file,
-// which a "type": "module" package cannot load, so it stops before any API call; and once past
-// that it would wait forever for the Deployments to become ready.)
+// (`pepr deploy` is no option here either: it would create them, then wait forever for the
+// Deployments to become ready.)
+//
+// Also here: the module YAML as hack/deploy.sh edits it (caller's env on both Deployments), and
+// patches/pepr+1.1.4.patch's capability loader, which makes a module that fails to load fail
+// `pepr deploy` (unpatched, the command ended with exit 0 having deployed nothing).
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import yaml from "js-yaml";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseAssignments, withEnv } from "../../hack/deploy/env.ts";
 import { DEFAULT_AGENT_IMAGE } from "../../lib/config.ts";
 import { ROOT, kc, kubectl, run, until } from "../helpers/k8s.ts";
 
@@ -207,4 +213,82 @@ describe("packaging: npm run build", () => {
     // applies its CRDs this way at start, whether or not they exist yet.
     await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=pepr", "--dry-run=server", `--as=${SA}`, "-f", CRDS_YAML]);
   });
+});
+
+describe("hack/deploy.sh's module settings (hack/deploy/env.ts)", () => {
+  const kubeconfig = inject("kubeconfig");
+  const envOf = (docs: Doc[], name: string) => find(docs, "Deployment", name).spec!.template.spec.containers[0].env ?? [];
+
+  it("sets the caller's ENTANGLE_PEERS and agent image on both Deployments, replacing the build's value", () => {
+    const docs = loadDocs(MODULE_YAML);
+    const pairs = parseAssignments(["ENTANGLE_PEERS=10.0.0.1:4001,/ip4/10.0.0.2/tcp/4001", "ENTANGLE_AGENT_IMAGE=example.org/agent:1"]);
+    const out = withEnv(docs, pairs);
+    for (const name of [NAME, `${NAME}-watcher`]) {
+      const env = envOf(out, name);
+      expect(env).toContainEqual({ name: "ENTANGLE_PEERS", value: "10.0.0.1:4001,/ip4/10.0.0.2/tcp/4001" });
+      expect(env.filter((e) => e.name === "ENTANGLE_AGENT_IMAGE")).toEqual([{ name: "ENTANGLE_AGENT_IMAGE", value: "example.org/agent:1" }]);
+      expect(env).toContainEqual({ name: "LOG_LEVEL", value: "info" }); // the build's other settings stay
+    }
+    // everything else untouched, and the input not modified
+    expect(out.filter((d) => d.kind !== "Deployment")).toEqual(docs.filter((d) => d.kind !== "Deployment"));
+    expect(envOf(docs, NAME)).not.toContainEqual(expect.objectContaining({ name: "ENTANGLE_PEERS" }));
+  });
+
+  it("refuses malformed assignments", () => {
+    expect(() => parseAssignments(["ENTANGLE_PEERS"])).toThrow(/not NAME=VALUE/);
+    expect(() => parseAssignments(["1X=y"])).toThrow(/not NAME=VALUE/);
+    expect(parseAssignments(["A=b=c", "B="])).toEqual([
+      ["A", "b=c"],
+      ["B", ""],
+    ]);
+  });
+
+  it("writes YAML the API server accepts, module code unchanged", async () => {
+    const r = await run("node_modules/.bin/node", ["hack/deploy/env.ts", "ENTANGLE_PEERS=10.0.0.1:4001"], { input: readFileSync(MODULE_YAML, "utf8") });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const out = (yaml.loadAll(r.stdout) as Doc[]).filter(Boolean);
+    const secret = (d: Doc[]) => find(d, "Secret", `${NAME}-module`);
+    expect(secret(out)).toEqual(secret(loadDocs(MODULE_YAML)));
+    const applied = await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-"], r.stdout);
+    expect(applied).toMatch(/^deployment\.apps\/pepr-entangle-watcher serverside-applied \(server dry run\)$/m);
+    expect(applied).toMatch(/^deployment\.apps\/pepr-entangle serverside-applied \(server dry run\)$/m);
+  });
+});
+
+describe("pepr deploy with patches/pepr+1.1.4.patch", () => {
+  // A module whose entry point throws. The API server is never reached (the loader runs before
+  // any API call); the kubeconfig points at a closed port in case it were.
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "entangle-broken-module-"));
+    const pkg = { name: "broken", version: "0.0.0", type: "module", pepr: { uuid: "broken", onError: "reject", alwaysIgnore: { namespaces: [] }, env: {} } };
+    writeFileSync(join(dir, "package.json"), JSON.stringify(pkg));
+    const compilerOptions = { module: "nodenext", moduleResolution: "nodenext", noEmit: true, strict: true, skipLibCheck: true, types: ["node"] };
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, include: ["pepr.ts"] }));
+    writeFileSync(join(dir, "pepr.ts"), 'throw new Error("this module fails to load on purpose");\n');
+    symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+    const kubeconfig = {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "closed", cluster: { server: "https://127.0.0.1:1" } }],
+      contexts: [{ name: "closed", context: { cluster: "closed", user: "nobody" } }],
+      users: [{ name: "nobody", user: { token: "none" } }],
+      "current-context": "closed",
+    };
+    writeFileSync(join(dir, "kubeconfig"), yaml.dump(kubeconfig));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("exits 1 naming the module when the module fails to load", async () => {
+    const r = await run("bash", ["-c", 'cd "$0" && exec npx pepr deploy --yes', dir], {
+      env: { KUBECONFIG: join(dir, "kubeconfig") },
+      timeoutMs: 120_000,
+    });
+    const out = r.stdout + r.stderr;
+    expect(out).toContain("this module fails to load on purpose");
+    // the .cjs name: the patch builds an ES-module package's bundle the way `pepr build` does
+    expect(out).toMatch(/dist\/pepr-broken\.cjs exited \(code 1, signal null\) before reporting its capabilities/);
+    expect(r.code).toBe(1);
+  }, 130_000);
 });
