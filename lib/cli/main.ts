@@ -1,7 +1,7 @@
 // The `entangle` command line. Bad input gets one clear line on stderr and exit code 2.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { AddrError, parseHostPort, toMultiaddr } from "../p2p/addr.ts";
+import { AddrError, parseHostPort, toMultiaddr, toPeerMultiaddr } from "../p2p/addr.ts";
 import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } from "../p2p/token.ts";
 import { Agent, type Role } from "../p2p/agent.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
@@ -32,7 +32,7 @@ interface CommonOpts {
 }
 
 /** Token from ENTANGLE_NETWORK_TOKEN, else EDGEVPNTOKEN, else --token-file. */
-export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, required: boolean): NetworkToken | undefined {
+export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, required: boolean): { token: NetworkToken; source: string } | undefined {
   let raw: string | undefined;
   let source = "";
   if (env.ENTANGLE_NETWORK_TOKEN) [raw, source] = [env.ENTANGLE_NETWORK_TOKEN, "$ENTANGLE_NETWORK_TOKEN"];
@@ -50,15 +50,19 @@ export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, 
     return undefined;
   }
   try {
-    return parseToken(raw);
+    return { token: parseToken(raw), source };
   } catch (err) {
     throw new UsageError(`${(err as Error).message} (from ${source})`);
   }
 }
 
 async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode): Promise<void> {
-  const token = loadToken(opts, process.env, role.mode !== "relay");
-  const peers = [...opts.peer, ...(token?.peers ?? [])].map((p) => toMultiaddr(p, "--peer"));
+  const loaded = loadToken(opts, process.env, role.mode !== "relay");
+  const token = loaded?.token;
+  const peers = [
+    ...opts.peer.map((p) => toPeerMultiaddr(p, "--peer")),
+    ...(token?.peers ?? []).map((p) => toPeerMultiaddr(p, `peer embedded in the network token (from ${loaded!.source})`)),
+  ];
   const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
   const log = createLogger(`entangle-${name}`);
@@ -90,7 +94,7 @@ function buildProgram(): Command {
     .description("print a fresh network token")
     .option("--peer <addr>", "embed a rendezvous/relay peer every agent then dials (repeatable)", collect, [])
     .action((o: { peer: string[] }) => {
-      o.peer.forEach((p) => toMultiaddr(p, "--peer"));
+      o.peer.forEach((p) => toPeerMultiaddr(p, "--peer"));
       process.stdout.write(newToken(o.peer) + "\n");
     });
   token

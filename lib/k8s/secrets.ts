@@ -3,6 +3,7 @@ import { K8s, kind } from "pepr";
 import { TOKEN_KEY } from "../render/agent.ts";
 import { notFound } from "./api.ts";
 import { parseToken } from "../p2p/token.ts";
+import { toPeerMultiaddr } from "../p2p/addr.ts";
 
 export type SecretCheck = { ok: true; token: string } | { ok: false; reason: "SecretNotFound" | "SecretKeyMissing" | "InvalidToken"; message: string };
 
@@ -26,7 +27,8 @@ export function tokenFromSecret(secret: Pick<kind.Secret, "data" | "stringData">
   const token = data !== undefined ? Buffer.from(raw, "base64").toString("utf8").trim() : raw.trim();
   if (token === "") return { ok: false, reason: "InvalidToken", message: `Secret ${namespace}/${name} key ${TOKEN_KEY} is empty` };
   try {
-    parseToken(token);
+    // agents refuse a token with peers they cannot dial: say so here, before any agent exits
+    for (const peer of parseToken(token).peers) toPeerMultiaddr(peer, "peer embedded in the network token");
   } catch (err) {
     return { ok: false, reason: "InvalidToken", message: `Secret ${namespace}/${name} key ${TOKEN_KEY}: ${(err as Error).message}` };
   }

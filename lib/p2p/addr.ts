@@ -1,6 +1,7 @@
 // Address parsing shared by the CLI and the node: users write HOST:PORT, libp2p wants multiaddrs.
 import { isIP } from "node:net";
 import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
+import { peerIdFromString } from "@libp2p/peer-id";
 
 export class AddrError extends Error {}
 
@@ -38,6 +39,27 @@ export function toMultiaddr(value: string, what = "address"): Multiaddr {
   const { host, port } = parseHostPort(value, what, true);
   const proto = isIP(host) === 6 ? "ip6" : isIP(host) === 4 ? "ip4" : "dns";
   return multiaddr(`/${proto}/${host}/tcp/${port}`);
+}
+
+/**
+ * A peer to dial (--peer, a token's peers, ENTANGLE_PEERS): HOST:PORT or a multiaddr with a TCP
+ * port other than 0 and, if it names one, a valid peer id. Such mistakes otherwise only show
+ * as dials failing forever at debug level.
+ */
+export function toPeerMultiaddr(value: string, what = "peer"): Multiaddr {
+  const addr = toMultiaddr(value, what);
+  const parts = addr.getComponents();
+  const tcp = parts.find((c) => c.name === "tcp");
+  if (tcp === undefined && !parts.some((c) => c.name === "dnsaddr")) throw new AddrError(`${what}: ${JSON.stringify(value)} names no TCP port`);
+  if (tcp?.value === "0") throw new AddrError(`${what}: ${JSON.stringify(value)} has port 0, which cannot be dialed`);
+  for (const c of parts.filter((c) => c.name === "p2p")) {
+    try {
+      peerIdFromString(c.value ?? "");
+    } catch {
+      throw new AddrError(`${what}: ${JSON.stringify(value)} has an invalid peer id ${JSON.stringify(c.value)}`);
+    }
+  }
+  return addr;
 }
 
 export function formatHostPort({ host, port }: HostPort): string {

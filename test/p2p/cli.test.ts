@@ -43,6 +43,11 @@ describe("entangle CLI", () => {
     ["--p2p-listen bad multiaddr", [...connect, "--p2p-listen", "/ip4/1.2.3/tcp/1"], ok],
     ["--peer bad", [...connect, "--peer", "127.0.0.1:99999"], ok],
     ["--peer bad multiaddr", [...connect, "--peer", "/nope/1"], ok],
+    ["--peer port 0", [...connect, "--peer", "127.0.0.1:0"], ok],
+    ["--peer multiaddr port 0", [...connect, "--peer", "/ip4/127.0.0.1/tcp/0"], ok],
+    ["--peer bad peer id", [...connect, "--peer", "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid"], ok],
+    ["--peer no transport", [...connect, "--peer", "/ip4/127.0.0.1"], ok],
+    ["token new --peer port 0", ["token", "new", "--peer", "127.0.0.1:0"], {}],
     ["--health-listen bad", [...connect, "--health-listen", "localhost"], ok],
     ["unknown flag", [...connect, "--bogus"], ok],
     ["unknown mode", ["agent", "teleport"], ok],
@@ -88,6 +93,19 @@ describe("entangle CLI: the reason it exits is left for Kubernetes", () => {
   it("without a termination log file, exits just the same", async () => {
     const r = await runCli(["agent", "expose", "--service", "", "--target", "127.0.0.1:80"], { ...ok, ENTANGLE_TERMINATION_LOG: "/nonexistent/dir/log" });
     expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("entangle CLI: peers embedded in the token", () => {
+  it.each([
+    ["port 0", "127.0.0.1:0"],
+    ["bad peer id", "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid"],
+  ])("%s: refused naming the token, not --peer", async (_name, peer) => {
+    const bad = newToken([peer]);
+    const r = await runCli(connect, { ENTANGLE_NETWORK_TOKEN: bad });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^entangle: peer embedded in the network token \(from \$ENTANGLE_NETWORK_TOKEN\): /);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });

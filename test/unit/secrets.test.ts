@@ -28,4 +28,12 @@ describe("the token Secret", () => {
       message: expect.stringMatching(/^Secret ns\/s key network_token: network token is malformed/),
     });
   });
+
+  it("a token whose embedded peers cannot be dialed is refused here, not by every agent", () => {
+    expect(tokenFromSecret({ stringData: { network_token: newToken(["127.0.0.1:0"]) } }, "ns", "s")).toMatchObject({
+      ok: false,
+      reason: "InvalidToken",
+      message: expect.stringContaining("peer embedded in the network token"),
+    });
+  });
 });
