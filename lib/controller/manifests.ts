@@ -6,6 +6,7 @@
 import { K8s, Log } from "pepr";
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, setCondition, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
+import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import {
   claimOf,
   declaredBy,
@@ -19,6 +20,8 @@ import {
   type RemoteObject,
 } from "../remote/manifests.ts";
 import { TunnelPool } from "../remote/tunnels.ts";
+import { fallbackWrite, forbidden, refusedMessage, unreadableMessage } from "../remote/fallback.ts";
+import { describeObjects, describeTarget, effectiveTarget, formerTargetsCondition, retarget, targetOf } from "../remote/targets.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
@@ -140,9 +143,18 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   }
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   const namespace = cr.metadata!.namespace!;
-  const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
+  const target = targetOf(cr.spec!);
+  const secret = await checkTokenSecret(namespace, target.secretRef);
+
+  // a changed serviceUUID or secretRef: what is in the former target is deleted there first
+  const recorded = cr.status?.target && (await sameTokenTarget(namespace, cr.status.target, target, secret.ok ? secret.token : undefined));
+  const moved = retarget({ ...cr.status, target: recorded }, target);
+  const formerTargets = await clearFormerTargets(cr, moved.formerTargets);
+  const previous = moved.applied;
+  const status = (ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[]) => writeStatus(cr, ready, applied, target, formerTargets);
+
   if (!secret.ok) {
-    await writeStatus(cr, { type: "Ready", status: "False", reason: secret.reason, message: secret.message }, cr.status?.applied);
+    await status({ type: "Ready", status: "False", reason: secret.reason, message: secret.message }, previous);
     scheduleRetry(key);
     return;
   }
@@ -151,9 +163,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   const results: AppliedObject[] = [];
   let client: KubernetesObjectApi;
   try {
-    client = await remoteClient(secret.token, cr.spec!.serviceUUID);
+    client = await remoteClient(secret.token, target.serviceUUID);
   } catch (err) {
-    await writeStatus(cr, { type: "Ready", status: "False", reason: "RemoteUnreachable", message: apiMessage(err) }, cr.status?.applied);
+    await status({ type: "Ready", status: "False", reason: "RemoteUnreachable", message: apiMessage(err) }, previous);
     scheduleRetry(key);
     return;
   }
@@ -163,7 +175,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   for (const entry of parsed) {
     // malformed objects fail alone; what this entry applied before stays tracked (not pruned)
     for (const error of entry.errors) results.push({ index: entry.index, state: "Failed", message: error });
-    results.push(...keptRecords(cr.status?.applied, entry));
+    results.push(...keptRecords(previous, entry));
     for (const obj of entry.objects) {
       const ref = { index: entry.index, apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name };
       if (lostContact) {
@@ -176,17 +188,23 @@ async function reconcileNow(cr: Manifests): Promise<void> {
           results.push({ ...ref, state: "Failed", message: missing });
           continue;
         }
-        const what = `${obj.kind} ${obj.metadata.namespace ? obj.metadata.namespace + "/" : ""}${obj.metadata.name}`;
-        const refusal = await refuseClaim(client, cr, obj, what);
+        const desired = withOwner(obj, ownerId(cr));
+        let existing: KubernetesObject | undefined;
+        try {
+          existing = await readRemote(client, refOf({ ...ref, state: "Applied" }));
+        } catch (err) {
+          if (!forbidden(err)) throw err;
+          const created = await createUnread(client, desired, remoteMessage(err));
+          results.push({ ...ref, namespace: created.metadata?.namespace, state: "Applied" });
+          continue;
+        }
+        const refusal = await refuseClaim(cr, previous, obj, existing);
         if (refusal) {
           results.push({ ...ref, state: "Failed", message: refusal });
           conflicts.push(refusal);
           continue;
         }
-        const applied = await withTimeout(
-          client.patch(withOwner(obj, ownerId(cr)) as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
-          `apply ${obj.kind} ${obj.metadata.name}`,
-        );
+        const applied = await applyObject(client, desired, existing);
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
       } catch (err) {
         const message = remoteMessage(err);
@@ -198,17 +216,13 @@ async function reconcileNow(cr: Manifests): Promise<void> {
 
   if (lostContact) {
     // keep the previous record of everything: nothing is pruned or forgotten while offline
-    await writeStatus(
-      cr,
-      { type: "Ready", status: "False", reason: "RemoteUnreachable", message: `${lostContact}; retrying` },
-      mergeForRetry(cr.status?.applied, results),
-    );
+    await status({ type: "Ready", status: "False", reason: "RemoteUnreachable", message: `${lostContact}; retrying` }, mergeForRetry(previous, results));
     scheduleRetry(key);
     return;
   }
 
-  const prune = toPrune(cr.status?.applied, results);
-  const othersDeclare = prune.length > 0 ? await declaredByOthers(cr) : new Set<string>();
+  const prune = toPrune(previous, results);
+  const othersDeclare = prune.length > 0 ? await declaredByOthers(cr, target.serviceUUID) : new Set<string>();
   for (const gone of prune) {
     try {
       if (!(await deleteIfOurs(client, cr, gone, othersDeclare))) continue;
@@ -226,16 +240,135 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   const failed = results.filter((r) => r.state === "Failed");
   const ready: Omit<Condition, "lastTransitionTime"> =
     failed.length === 0
-      ? { type: "Ready", status: "True", reason: "Applied", message: `${results.length} object(s) applied to ${cr.spec!.serviceUUID}` }
+      ? { type: "Ready", status: "True", reason: "Applied", message: `${results.length} object(s) applied to ${target.serviceUUID}` }
       : {
           type: "Ready",
           status: "False",
           reason: conflicts.length > 0 ? "OwnershipConflict" : "ApplyFailed",
           message: `${failed.length} of ${results.length} failed: ${conflicts[0] ?? failed[0].message}`,
         };
-  await writeStatus(cr, ready, results);
-  if (failed.length > 0) scheduleRetry(key);
+  await status(ready, results);
+  if (failed.length > 0 || formerTargets.length > 0) scheduleRetry(key);
   else clearRetry(key);
+}
+
+/**
+ * Server-side apply; where the remote refuses it (403: the seed's ClusterRole grants create and
+ * update but not patch), create or update instead, as `kubectl apply` would.
+ */
+async function applyObject(client: KubernetesObjectApi, desired: RemoteObject, existing: KubernetesObject | undefined): Promise<KubernetesObject> {
+  const what = `${desired.kind} ${desired.metadata.name}`;
+  try {
+    return await withTimeout(
+      client.patch(desired as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+      `apply ${what}`,
+    );
+  } catch (err) {
+    if (!forbidden(err)) throw err;
+    const write = fallbackWrite(desired, existing as Record<string, unknown> | undefined);
+    if (write.verb === "none") return existing!;
+    try {
+      const body = write.body as KubernetesObject;
+      return await withTimeout(
+        write.verb === "create" ? client.create(body, undefined, undefined, FIELD_MANAGER) : client.replace(body, undefined, undefined, FIELD_MANAGER),
+        `${write.verb} ${what}`,
+      );
+    } catch (err2) {
+      if (!forbidden(err2)) throw err2;
+      const message = refusedMessage(desired.kind, remoteMessage(err), write.verb, remoteMessage(err2));
+      throw Object.assign(new Error(message), { code: 403, body: { message } });
+    }
+  }
+}
+
+/** An object we may not read: only a create is safe (refused if it exists, whoever made it). */
+async function createUnread(client: KubernetesObjectApi, desired: RemoteObject, readRefusal: string): Promise<KubernetesObject> {
+  try {
+    return await withTimeout(
+      client.create(desired as KubernetesObject, undefined, undefined, FIELD_MANAGER),
+      `create ${desired.kind} ${desired.metadata.name}`,
+    );
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    if (code !== 403 && code !== 409) throw err;
+    const message = unreadableMessage(desired.kind, readRefusal, remoteMessage(err), code === 409);
+    throw Object.assign(new Error(message), { code, body: { message } });
+  }
+}
+
+/** status.target unless the new secretRef holds the same token for the same service (same cluster). */
+async function sameTokenTarget(
+  namespace: string,
+  recorded: ManifestsTarget,
+  current: ManifestsTarget,
+  token: string | undefined,
+): Promise<ManifestsTarget | undefined> {
+  if (recorded.serviceUUID !== current.serviceUUID || recorded.secretRef === current.secretRef || token === undefined) return recorded;
+  const old = await checkTokenSecret(namespace, recorded.secretRef);
+  return effectiveTarget(recorded, current, { recorded: old.ok ? old.token : undefined, current: token });
+}
+
+/**
+ * Deletes this CR's objects from targets the spec no longer names; returns those that still
+ * hold some (retried). The orphan annotation leaves them, as it does on deletion.
+ */
+async function clearFormerTargets(cr: Manifests, formers: FormerTarget[]): Promise<FormerTarget[]> {
+  if (formers.length === 0) return formers;
+  if (cr.metadata?.annotations?.[ORPHAN_ANNOTATION] === "true") {
+    for (const f of formers)
+      await emitEvent(cr, "Normal", "RemoteObjectsOrphaned", `left ${describeObjects(f.applied)} in ${describeTarget(f)} (orphan annotation)`);
+    return [];
+  }
+  const remaining: FormerTarget[] = [];
+  for (const former of formers) {
+    const { deleted, left, problem } = await deleteFromTarget(cr, former, former.applied);
+    if (deleted.length > 0) await emitEvent(cr, "Normal", "FormerTargetCleared", `deleted ${describeObjects(deleted)} from ${describeTarget(former)}`);
+    if (left.length === 0) continue;
+    const still: FormerTarget = { serviceUUID: former.serviceUUID, secretRef: former.secretRef, applied: left, message: problem };
+    if (problem !== former.message)
+      await emitEvent(cr, "Warning", "RemoteObjectsLeft", `${describeObjects(left)} left in ${describeTarget(former)}: ${problem}; retrying`);
+    remaining.push(still);
+  }
+  return remaining;
+}
+
+interface Deletion {
+  deleted: AppliedObject[];
+  /** records that could not be deleted (retried), and why */
+  left: AppliedObject[];
+  problem?: string;
+}
+
+/** Deletes recorded objects from one target, last applied first, skipping what another CR claims or declares. */
+async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records: AppliedObject[]): Promise<Deletion> {
+  const secret = await checkTokenSecret(cr.metadata!.namespace!, target.secretRef);
+  if (!secret.ok) return { deleted: [], left: records, problem: secret.message };
+  let client: KubernetesObjectApi;
+  try {
+    client = await remoteClient(secret.token, target.serviceUUID);
+  } catch (err) {
+    return { deleted: [], left: records, problem: `remote unreachable: ${apiMessage(err)}` };
+  }
+  const othersDeclare = await declaredByOthers(cr, target.serviceUUID);
+  const deleted: AppliedObject[] = [];
+  const left: AppliedObject[] = [];
+  let problem: string | undefined;
+  let lost = false;
+  for (const a of [...records].reverse()) {
+    if (lost) {
+      left.unshift(a);
+      continue;
+    }
+    try {
+      if (await deleteIfOurs(client, cr, a, othersDeclare)) deleted.unshift(a);
+    } catch (err) {
+      if (notFound(err)) continue;
+      lost = unreachable(err);
+      problem = lost ? `remote unreachable: ${remoteMessage(err)}` : remoteMessage(err);
+      left.unshift(a);
+    }
+  }
+  return { deleted, left, problem };
 }
 
 function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
@@ -247,13 +380,26 @@ function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject
   ];
 }
 
-async function writeStatus(cr: Manifests, ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[] | undefined): Promise<void> {
+async function writeStatus(
+  cr: Manifests,
+  ready: Omit<Condition, "lastTransitionTime">,
+  applied: AppliedObject[],
+  target: ManifestsTarget,
+  formerTargets: FormerTarget[],
+): Promise<void> {
   const old = cr.status ?? {};
+  const generation = cr.metadata?.generation;
+  let conditions = setCondition(old.conditions, { ...ready, observedGeneration: generation });
+  // said only once a target has changed: most CRs never move
+  if (formerTargets.length > 0 || conditions.some((c) => c.type === "FormerTargetsCleared"))
+    conditions = setCondition(conditions, { ...formerTargetsCondition(formerTargets), observedGeneration: generation });
   const status: ManifestsStatus & { appliedCount?: number } = {
-    observedGeneration: cr.metadata?.generation,
-    conditions: setCondition(old.conditions, { ...ready, observedGeneration: cr.metadata?.generation }),
-    applied: applied ?? [],
-    appliedCount: (applied ?? []).filter((a) => a.state === "Applied").length,
+    observedGeneration: generation,
+    conditions,
+    applied,
+    target,
+    formerTargets: formerTargets.length > 0 ? formerTargets : undefined,
+    appliedCount: applied.filter((a) => a.state === "Applied").length,
     lastSync: old.lastSync,
   };
   const prevReady = old.conditions?.find((c) => c.type === "Ready");
@@ -269,39 +415,32 @@ async function writeStatus(cr: Manifests, ready: Omit<Condition, "lastTransition
   }
 }
 
-/** Finalizer: delete everything this CR applied, unless annotated to orphan. */
+/** Finalizer: delete everything this CR applied, in its target and any former one, unless annotated to orphan. */
 export async function finalizeManifests(cr: Manifests): Promise<boolean> {
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   clearRetry(key);
-  const applied = (cr.status?.applied ?? []).filter((a) => a.state === "Applied" && a.name);
-  if (applied.length === 0) return true;
+  const current: FormerTarget = {
+    ...(cr.status?.target ?? targetOf(cr.spec!)),
+    applied: (cr.status?.applied ?? []).filter((a) => a.state === "Applied" && a.name),
+  };
+  const targets = [current, ...(cr.status?.formerTargets ?? [])].filter((t) => t.applied.length > 0);
+  if (targets.length === 0) return true;
   if (cr.metadata?.annotations?.[ORPHAN_ANNOTATION] === "true") {
-    Log.info({ key, objects: applied.length }, "Manifests deleted with orphan annotation: remote objects kept");
+    Log.info({ key, objects: targets.flatMap((t) => t.applied).length }, "Manifests deleted with orphan annotation: remote objects kept");
     return true;
   }
-  const secret = await checkTokenSecret(cr.metadata!.namespace!, cr.spec!.secretRef);
-  let problem = secret.ok ? undefined : secret.message;
-  if (secret.ok) {
+  for (const target of targets) {
+    let outcome: Deletion;
     try {
-      const client = await remoteClient(secret.token, cr.spec!.serviceUUID);
-      const othersDeclare = await declaredByOthers(cr);
-      for (const a of applied.reverse()) {
-        try {
-          await deleteIfOurs(client, cr, a, othersDeclare);
-        } catch (err) {
-          if (notFound(err)) continue;
-          problem = remoteMessage(err);
-          if (unreachable(err)) break;
-        }
-      }
+      outcome = await deleteFromTarget(cr, target, target.applied);
     } catch (err) {
-      problem = apiMessage(err);
+      outcome = { deleted: [], left: target.applied, problem: apiMessage(err) };
     }
-  }
-  if (problem) {
-    // never block deletion forever: say loudly what was left behind
-    await emitEvent(cr, "Warning", "RemoteObjectsOrphaned", `could not delete remote objects (${problem}); they were left in the remote cluster`);
-    Log.warn({ key, problem }, "remote objects orphaned");
+    if (outcome.left.length === 0) continue;
+    // never block deletion forever: say loudly what was left behind, and where
+    const message = `could not delete ${describeObjects(outcome.left)} from ${describeTarget(target)} (${outcome.problem}); they were left in that remote cluster`;
+    await emitEvent(cr, "Warning", "RemoteObjectsOrphaned", message);
+    Log.warn({ key, problem: outcome.problem, target: describeTarget(target) }, "remote objects orphaned");
   }
   return true;
 }
@@ -366,14 +505,9 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
  * Why this CR must not apply `obj`, or undefined: an existing remote object is applied only if
  * it is ours (lib/remote/manifests.ts claimOf), or was left by a Manifests that no longer exists.
  */
-async function refuseClaim(client: KubernetesObjectApi, cr: Manifests, obj: RemoteObject, what: string): Promise<string | undefined> {
-  const existing = await readRemote(
-    client,
-    ref({ index: 0, state: "Applied", apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name }),
-  );
-  const recorded = (cr.status?.applied ?? []).some(
-    (a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name,
-  );
+async function refuseClaim(cr: Manifests, previous: AppliedObject[], obj: RemoteObject, existing: KubernetesObject | undefined): Promise<string | undefined> {
+  const what = `${obj.kind} ${obj.metadata.namespace ? obj.metadata.namespace + "/" : ""}${obj.metadata.name}`;
+  const recorded = previous.some((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
   const claim = claimOf(existing, ownerId(cr), recorded, what);
   if (claim.mine) return undefined;
   if (claim.otherCr && !(await manifestsAlive(claim.otherCr))) return undefined;
@@ -400,16 +534,16 @@ async function manifestsAlive(id: string): Promise<boolean> {
   }
 }
 
-/** Objects that other live Manifests with the same serviceUUID declare: never ours to delete. */
-async function declaredByOthers(cr: Manifests): Promise<Set<string>> {
+/** Objects that other live Manifests for the same serviceUUID declare: never ours to delete. */
+async function declaredByOthers(cr: Manifests, serviceUUID: string): Promise<Set<string>> {
   const all = await K8s(Manifests).Get();
-  const others = all.items.filter((o) => ownerId(o) !== ownerId(cr) && !o.metadata?.deletionTimestamp && o.spec?.serviceUUID === cr.spec?.serviceUUID);
+  const others = all.items.filter((o) => ownerId(o) !== ownerId(cr) && !o.metadata?.deletionTimestamp && o.spec?.serviceUUID === serviceUUID);
   return declaredKeys(others.flatMap((o) => parseEntries(o.spec?.manifests)));
 }
 
 /** Deletes a recorded object unless another CR claims or declares it; true if deleted. */
 async function deleteIfOurs(client: KubernetesObjectApi, cr: Manifests, a: AppliedObject, othersDeclare: Set<string>): Promise<boolean> {
-  const existing = await readRemote(client, ref(a));
+  const existing = await readRemote(client, refOf(a));
   if (!existing) return false;
   const what = `${a.kind} ${a.namespace ? a.namespace + "/" : ""}${a.name}`;
   const claim = claimOf(existing, ownerId(cr), true, what);
@@ -420,14 +554,14 @@ async function deleteIfOurs(client: KubernetesObjectApi, cr: Manifests, a: Appli
   }
   // delete exactly the object we looked at, not one recreated meanwhile by someone else
   await withTimeout(
-    client.delete(ref(a), undefined, undefined, undefined, undefined, undefined, { preconditions: { uid: existing.metadata?.uid } }),
+    client.delete(refOf(a), undefined, undefined, undefined, undefined, undefined, { preconditions: { uid: existing.metadata?.uid } }),
     `delete ${a.kind} ${a.name}`,
   );
   return true;
 }
 
 /** What the Kubernetes client needs to address an object we recorded in status. */
-function ref(a: AppliedObject): KubernetesObject {
+function refOf(a: AppliedObject): KubernetesObject {
   return { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.name, namespace: a.namespace } };
 }
 

@@ -164,6 +164,25 @@ export const entanglementCrd = crd(
   ],
 );
 
+// Manifests status: what was applied where (the target is named by service and Secret, never by token)
+const appliedObjects = {
+  type: "array",
+  items: {
+    type: "object",
+    required: ["index", "state"],
+    properties: {
+      index: { type: "integer" },
+      apiVersion: { type: "string" },
+      kind: { type: "string" },
+      namespace: { type: "string" },
+      name: { type: "string" },
+      state: { type: "string", enum: ["Applied", "Failed", "Deleted"] },
+      message: { type: "string" },
+    },
+  },
+};
+const manifestsTarget = { serviceUUID: { type: "string" }, secretRef: { type: "string" } };
+
 export const manifestsCrd = crd(
   "entangle-proxy.kairos.io",
   "Manifests",
@@ -188,20 +207,15 @@ export const manifestsCrd = crd(
           lastSync: { type: "string", format: "date-time" },
           appliedCount: { type: "integer" },
           conditions,
-          applied: {
+          applied: appliedObjects,
+          target: { type: "object", required: ["serviceUUID", "secretRef"], properties: manifestsTarget },
+          formerTargets: {
             type: "array",
+            description: "targets the spec no longer names that still hold objects of this Manifests (deleted there, retried)",
             items: {
               type: "object",
-              required: ["index", "state"],
-              properties: {
-                index: { type: "integer" },
-                apiVersion: { type: "string" },
-                kind: { type: "string" },
-                namespace: { type: "string" },
-                name: { type: "string" },
-                state: { type: "string", enum: ["Applied", "Failed", "Deleted"] },
-                message: { type: "string" },
-              },
+              required: ["serviceUUID", "secretRef"],
+              properties: { ...manifestsTarget, applied: appliedObjects, message: { type: "string" } },
             },
           },
         },

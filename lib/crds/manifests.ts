@@ -20,10 +20,26 @@ export interface AppliedObject {
   message?: string;
 }
 
+/** Where objects were applied: the service and the Secret whose token reaches it (never the token). */
+export interface ManifestsTarget {
+  serviceUUID: string;
+  secretRef: string;
+}
+
+/** A target the spec no longer names that still holds objects of this CR: deleted there, retried. */
+export interface FormerTarget extends ManifestsTarget {
+  applied: AppliedObject[];
+  /** why they could not be deleted yet */
+  message?: string;
+}
+
 export interface ManifestsStatus {
   observedGeneration?: number;
   conditions?: Condition[];
   applied?: AppliedObject[];
+  /** the target `applied` refers to */
+  target?: ManifestsTarget;
+  formerTargets?: FormerTarget[];
   /** entries of `applied` in state Applied: a printer column cannot count an array */
   appliedCount?: number;
   /** RFC 3339 time the status last changed */

@@ -4,7 +4,7 @@
 // holds no token.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
-import { seedText } from "../helpers/seed.ts";
+import { seedObject, seedObjects, seedText } from "../helpers/seed.ts";
 import { getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../helpers/k8s.ts";
 import { runEntangle, killAll, type AgentProcess } from "../helpers/agents.ts";
 
@@ -27,10 +27,15 @@ const manifests = (name: string, entries: string[], extra = "") =>
   });
 const configMap = (name: string, value = "1") => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: default}\ndata: {value: "${value}"}\n`;
 
-function startApiProxy(withToken = token): AgentProcess {
-  return runEntangle(["agent", "api-proxy", "--service", "foo", "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], {
+function startApiProxy(withToken = token, service = "foo", extra: string[] = []): AgentProcess {
+  return runEntangle(["agent", "api-proxy", "--service", service, ...extra, "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], {
     ENTANGLE_NETWORK_TOKEN: withToken,
   });
+}
+
+async function eventsOf(name: string, reason: string): Promise<Any[]> {
+  const cr = await crStatus(name);
+  return (await getJson(control, ["events", "-n", "default", "--field-selector", `involvedObject.uid=${cr.metadata.uid},reason=${reason}`])).items;
 }
 
 async function crStatus(name: string): Promise<Any> {
@@ -234,6 +239,122 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     expect(await managedHas("configmap", "not-allowed")).toBe(false);
     await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "limited", "-n", "default"]);
     await limited.kill();
+  });
+
+  it("the seed's ClusterRole (pods: create, delete, get, list, update, watch; no patch): created, updated, deleted without server-side apply", async () => {
+    // the managed-cluster example's ServiceAccount, ClusterRole and binding, verbatim; its proxy impersonates the account
+    const rbac = seedObjects("managed-cluster").filter((o) => ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"].includes(o.kind));
+    expect(rbac.map((o) => o.kind)).toEqual(["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]);
+    await kc(managed, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }));
+    const seedProxy = startApiProxy(token, "foo-seed", ["--as", "system:serviceaccount:default:entangle"]);
+    await seedProxy.waitMsg("agent started");
+    await until("no Pod test left by earlier tests", async () => !(await managedHas("pod", "test")), 30_000);
+
+    const hello = seedObject("control-manifests", "Manifests") as Any;
+    const seedPod = hello.spec.manifests[0] as string;
+    const cr = (name: string, entries: string[]) => manifests(name, entries).replace('"serviceUUID":"foo"', '"serviceUUID":"foo-seed"');
+    await kc(control, ["apply", "-f", "-"], cr("seedrbac", [seedPod]));
+    const pod = await until("Pod test created through the seed's RBAC", () => getJson(managed, ["pod", "test", "-n", "default"]), 60_000);
+    // created by a POST, not applied: the server-side apply was refused
+    expect(pod.metadata.managedFields.map((m: Any) => [m.manager, m.operation])).toContainEqual(["entangle-proxy", "Update"]);
+    expect(pod.metadata.managedFields.some((m: Any) => m.operation === "Apply")).toBe(false);
+    expect(pod.metadata.annotations["entangle-proxy.kairos.io/owner"]).toBe("default/seedrbac");
+    await until("Ready", async () => ready(await crStatus("seedrbac"))?.status === "True", 30_000);
+
+    // nothing to change: no write at all on the resyncs (every 3 s here)
+    await new Promise((r) => setTimeout(r, 7_000));
+    expect((await getJson(managed, ["pod", "test", "-n", "default"])).metadata.resourceVersion).toBe(pod.metadata.resourceVersion);
+
+    // a change is an update (PUT) of the live Pod: its server-set fields stay, so the update is valid
+    await kc(control, ["apply", "-f", "-"], cr("seedrbac", [seedPod.replace("busybox:1.28", "busybox:1.29")]));
+    await until("image updated", async () => (await getJson(managed, ["pod", "test", "-n", "default"])).spec.containers[0].image === "busybox:1.29", 60_000);
+
+    // a kind the role does not grant at all: one clear message for that object, the Pod unaffected
+    await kc(control, ["apply", "-f", "-"], cr("seedrbac", [seedPod.replace("busybox:1.28", "busybox:1.29"), configMap("no-rbac")]));
+    const refused = await until(
+      "ConfigMap refused",
+      async () => {
+        const o = await crStatus("seedrbac");
+        return o.status?.applied?.find((a: Any) => a.name === "no-rbac" && a.state === "Failed");
+      },
+      60_000,
+    );
+    expect(refused.message).toMatch(
+      /refused to read .*forbidden.* and to create .*forbidden.*; its RBAC must allow get with patch, or get, create and update, on ConfigMap$/,
+    );
+    expect((await crStatus("seedrbac")).status.applied.find((a: Any) => a.name === "test").state).toBe("Applied");
+    expect(await managedHas("configmap", "no-rbac")).toBe(false);
+
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "seedrbac", "-n", "default", "--timeout=60s"]);
+    await until("Pod test deleted with the CR", async () => !(await managedHas("pod", "test")), 30_000);
+    await seedProxy.kill();
+  });
+
+  it("a new serviceUUID: objects are deleted from the former target (retried while it is unreachable, status and Events say where)", async () => {
+    // two targets in one managed cluster: foo-a (full rights) and foo-b, which may only touch namespace target-b,
+    // so nothing through foo-b can delete what foo-a holds
+    for (const ns of ["target-a", "target-b"]) await kc(managed, ["create", "namespace", ns]);
+    await kc(managed, ["create", "rolebinding", "entangle-b", "--clusterrole=edit", "--user=entangle-b", "-n", "target-b"]);
+    let proxyA = startApiProxy(token, "foo-a");
+    const proxyB = startApiProxy(token, "foo-b", ["--as", "entangle-b"]);
+    await Promise.all([proxyA.waitMsg("agent started"), proxyB.waitMsg("agent started")]);
+    const inNs = (ns: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: moved, namespace: ${ns}}\n`;
+    const mover = (service: string, ns: string) => manifests("mover", [inNs(ns)]).replace('"serviceUUID":"foo"', `"serviceUUID":"${service}"`);
+    const has = async (ns: string) => (await kubectl(managed, ["get", "configmap", "moved", "-n", ns])).code === 0;
+
+    await kc(control, ["apply", "-f", "-"], mover("foo-a", "target-a"));
+    const first = await until(
+      "applied to foo-a",
+      async () => {
+        const o = await crStatus("mover");
+        return ready(o)?.status === "True" && o;
+      },
+      60_000,
+    );
+    expect(first.status.target).toEqual({ serviceUUID: "foo-a", secretRef: "mysecret" });
+    expect(await has("target-a")).toBe(true);
+
+    // the former target is unreachable when the spec moves: the new one is served, the old one retried
+    await proxyA.kill("SIGTERM");
+    await kc(control, ["apply", "-f", "-"], mover("foo-b", "target-b"));
+    const pending = await until(
+      "DeletePending",
+      async () => {
+        const o = await crStatus("mover");
+        const c = o.status?.conditions?.find((x: Any) => x.type === "FormerTargetsCleared");
+        return c?.reason === "DeletePending" && ready(o)?.status === "True" && o;
+      },
+      90_000,
+    );
+    expect(await has("target-b")).toBe(true);
+    expect(await has("target-a")).toBe(true);
+    expect(pending.status.target).toEqual({ serviceUUID: "foo-b", secretRef: "mysecret" });
+    expect(pending.status.formerTargets).toEqual([
+      expect.objectContaining({ serviceUUID: "foo-a", secretRef: "mysecret", applied: [expect.objectContaining({ namespace: "target-a", name: "moved" })] }),
+    ]);
+    const cond = pending.status.conditions.find((x: Any) => x.type === "FormerTargetsCleared");
+    expect(cond.message).toMatch(/^ConfigMap target-a\/moved left in service foo-a \(token of Secret mysecret\): remote unreachable/);
+    const left = await until("RemoteObjectsLeft event", () => eventsOf("mover", "RemoteObjectsLeft").then((e) => e.length > 0 && e));
+    expect(left[0]).toMatchObject({ type: "Warning", message: expect.stringContaining("ConfigMap target-a/moved left in service foo-a") });
+    expect(JSON.stringify(pending.status)).not.toContain(token);
+
+    // back: deleted there, the condition clears
+    proxyA = startApiProxy(token, "foo-a");
+    await until("deleted from the former target", async () => !(await has("target-a")), 90_000);
+    const cleared = await until(
+      "FormerTargetsCleared",
+      async () => {
+        const o = await crStatus("mover");
+        return o.status?.conditions?.find((x: Any) => x.type === "FormerTargetsCleared")?.status === "True" && o;
+      },
+      30_000,
+    );
+    expect(cleared.status.formerTargets).toBeUndefined();
+    expect((await eventsOf("mover", "FormerTargetCleared"))[0].message).toBe("deleted ConfigMap target-a/moved from service foo-a (token of Secret mysecret)");
+
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "mover", "-n", "default", "--timeout=60s"]);
+    await until("deleted from the current target with the CR", async () => !(await has("target-b")), 30_000);
+    await Promise.all([proxyA.kill(), proxyB.kill()]);
   });
 
   it("a managed side with another token is never reached and gets nothing", async () => {
