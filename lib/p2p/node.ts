@@ -11,8 +11,11 @@ import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import type { Multiaddr } from "@multiformats/multiaddr";
+import { pendingGater } from "./gater.ts";
 
 export const STREAM_LIMIT = 8192;
+/** libp2p's default is 10 s: every idle stranger held a pending slot that long. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 /** yamux per-stream receive window: big enough for bulk throughput on a LAN/WAN path. */
 const STREAM_WINDOW = 4 * 1024 * 1024;
 
@@ -55,8 +58,12 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
       maxConnections: 2048,
       inboundConnectionThreshold: 200,
       maxIncomingPendingConnections: 256,
+      // a connection that has not finished Noise + yamux by then is not a member's (ms on a LAN)
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
       dialTimeout: 10_000,
     },
+    // per source, a few connections before encryption: strangers cannot fill the pending slots
+    connectionGater: pendingGater(),
     peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
     services: {
       identify: identify(),

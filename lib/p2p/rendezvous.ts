@@ -4,6 +4,7 @@
 // between members, inside the authenticated channel (see membership.ts).
 import type { Connection, Stream } from "@libp2p/interface";
 import { jsonChannel } from "./wire.ts";
+import { sourceKey } from "./gater.ts";
 
 export const RENDEZVOUS_PROTOCOL = "/entangle/rendezvous/1.0.0";
 const TTL_MS = 30_000;
@@ -21,29 +22,76 @@ interface Request {
   addrs?: unknown;
 }
 
+/**
+ * Anyone reaching a relay may register, so what one party can hold is bounded: a member uses
+ * one namespace, so a peer id gets a few and a source address (where new peer ids cost nothing)
+ * a few dozen; registrations expire after TTL_MS unless refreshed.
+ */
+export const RENDEZVOUS_LIMITS = { namespacesPerPeer: 4, namespacesPerSource: 64 };
+const SWEEP_EVERY_MS = 1_000;
+
+interface Entry {
+  addrs: string[];
+  expires: number;
+  source: string;
+}
+
 /** Relay side: an in-memory table with expiry. */
 export class RendezvousTable {
-  private readonly table = new Map<string, Map<string, { addrs: string[]; expires: number }>>();
+  private readonly table = new Map<string, Map<string, Entry>>();
+  private readonly perPeer = new Map<string, number>();
+  private readonly perSource = new Map<string, number>();
+  private lastSweep = -Infinity;
 
-  register(ns: string, id: string, addrs: string[], now = Date.now()): Registration[] {
-    this.expire(now);
+  register(ns: string, id: string, addrs: string[], now = Date.now(), source = id): Registration[] {
+    // a sweep per request would cost O(table) each: at most once a second
+    if (now - this.lastSweep >= SWEEP_EVERY_MS) this.expire(now);
     let entries = this.table.get(ns);
+    const existing = entries?.get(id);
+    if (existing !== undefined && existing.expires < now) {
+      this.forget(ns, id, existing);
+      entries = this.table.get(ns);
+    }
+    if (entries?.has(id) !== true) {
+      if ((this.perPeer.get(id) ?? 0) >= RENDEZVOUS_LIMITS.namespacesPerPeer) throw new Error("rendezvous: too many namespaces for this peer");
+      if ((this.perSource.get(source) ?? 0) >= RENDEZVOUS_LIMITS.namespacesPerSource) throw new Error("rendezvous: too many namespaces for this address");
+      if (entries === undefined && this.table.size >= MAX_NAMESPACES) throw new Error("rendezvous table full");
+      if (entries !== undefined && entries.size >= MAX_PER_NAMESPACE) throw new Error("rendezvous namespace full");
+      count(this.perPeer, id, 1);
+      count(this.perSource, source, 1);
+    }
     if (entries === undefined) {
-      if (this.table.size >= MAX_NAMESPACES) throw new Error("rendezvous table full");
       entries = new Map();
       this.table.set(ns, entries);
     }
-    if (!entries.has(id) && entries.size >= MAX_PER_NAMESPACE) throw new Error("rendezvous namespace full");
-    entries.set(id, { addrs: addrs.slice(0, MAX_ADDRS), expires: now + TTL_MS });
-    return [...entries].filter(([other]) => other !== id).map(([other, e]) => ({ id: other, addrs: e.addrs }));
+    const held = entries.get(id);
+    if (held !== undefined && held.source !== source) {
+      // the same peer from a new address: its share moves with it
+      count(this.perSource, held.source, -1);
+      count(this.perSource, source, 1);
+    }
+    entries.set(id, { addrs: addrs.slice(0, MAX_ADDRS), expires: now + TTL_MS, source });
+    return [...entries].filter(([other, e]) => other !== id && e.expires >= now).map(([other, e]) => ({ id: other, addrs: e.addrs }));
+  }
+
+  private forget(ns: string, id: string, e: Entry): void {
+    const entries = this.table.get(ns)!;
+    entries.delete(id);
+    if (entries.size === 0) this.table.delete(ns);
+    count(this.perPeer, id, -1);
+    count(this.perSource, e.source, -1);
   }
 
   private expire(now: number): void {
-    for (const [ns, entries] of this.table) {
-      for (const [id, e] of entries) if (e.expires < now) entries.delete(id);
-      if (entries.size === 0) this.table.delete(ns);
-    }
+    this.lastSweep = now;
+    for (const [ns, entries] of this.table) for (const [id, e] of entries) if (e.expires < now) this.forget(ns, id, e);
   }
+}
+
+function count(map: Map<string, number>, key: string, delta: number): void {
+  const n = (map.get(key) ?? 0) + delta;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
 }
 
 export async function serveRendezvous(table: RendezvousTable, stream: Stream, conn: Connection): Promise<void> {
@@ -53,7 +101,8 @@ export async function serveRendezvous(table: RendezvousTable, stream: Stream, co
     const req = await ch.recv<Request>();
     if (typeof req.ns !== "string" || !/^[0-9a-f]{64}$/.test(req.ns)) throw new Error("bad namespace");
     const addrs = Array.isArray(req.addrs) ? req.addrs.filter((a): a is string => typeof a === "string" && a.length < 512) : [];
-    const peers = table.register(req.ns, conn.remotePeer.toString(), addrs);
+    const ip = conn.remoteAddr.getComponents().find((c) => c.name === "ip4" || c.name === "ip6")?.value;
+    const peers = table.register(req.ns, conn.remotePeer.toString(), addrs, Date.now(), ip === undefined ? undefined : sourceKey(ip));
     await ch.send({ peers });
     await stream.close();
   } catch (err) {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AddrError, parseHostPort, parsePort, toMultiaddr } from "../../lib/p2p/addr.ts";
 import { Members } from "../../lib/p2p/members.ts";
-import { RendezvousTable } from "../../lib/p2p/rendezvous.ts";
+import { RENDEZVOUS_LIMITS, RendezvousTable } from "../../lib/p2p/rendezvous.ts";
+import { PendingBySource, sourceKey } from "../../lib/p2p/gater.ts";
 
 describe("addresses", () => {
   it("parses HOST:PORT, [v6]:PORT and multiaddrs", () => {
@@ -48,5 +49,66 @@ describe("rendezvous table", () => {
     expect(t.register(ns, "p2", [], 1000)).toEqual([{ id: "p1", addrs: ["/ip4/127.0.0.1/tcp/1"] }]);
     expect(t.register("b".repeat(64), "p3", [], 1000)).toEqual([]);
     expect(t.register(ns, "p2", [], 60_000)).toEqual([]);
+  });
+});
+
+describe("rendezvous table: nobody can fill it", () => {
+  const ns = (i: number) => i.toString(16).padStart(64, "0");
+  it("one peer holds a few namespaces; the members' namespace still takes registrations", () => {
+    const t = new RendezvousTable();
+    let refused = 0;
+    for (let i = 0; i < 4096; i++) {
+      try {
+        t.register(ns(i), "stranger", [], 0, "10.0.0.66");
+      } catch {
+        refused++;
+      }
+    }
+    expect(refused).toBe(4096 - RENDEZVOUS_LIMITS.namespacesPerPeer);
+    expect(t.register("f".repeat(64), "member", [], 0, "10.0.0.1")).toEqual([]);
+  });
+
+  it("many peer ids from one source address are bounded too", () => {
+    const t = new RendezvousTable();
+    let accepted = 0;
+    for (let i = 0; i < 4096; i++) {
+      try {
+        t.register(ns(i), `sybil-${i}`, [], 0, "10.0.0.66");
+        accepted++;
+      } catch {
+        // refused: the source holds its share
+      }
+    }
+    expect(accepted).toBe(RENDEZVOUS_LIMITS.namespacesPerSource);
+    expect(t.register("f".repeat(64), "member", [], 0, "10.0.0.1")).toEqual([]);
+  });
+
+  it("a peer's share frees up when its registrations expire", () => {
+    const t = new RendezvousTable();
+    for (let i = 0; i < RENDEZVOUS_LIMITS.namespacesPerPeer; i++) t.register(ns(i), "p", [], 0, "10.0.0.2");
+    expect(() => t.register(ns(99), "p", [], 1, "10.0.0.2")).toThrow();
+    expect(t.register(ns(99), "p", [], 60_000, "10.0.0.2")).toEqual([]);
+    // refreshing a namespace it holds is always fine
+    expect(t.register(ns(99), "p", [], 60_001, "10.0.0.2")).toEqual([]);
+  });
+});
+
+describe("pending connections per source", () => {
+  it("an IPv4 address or an IPv6 /64 is one source", () => {
+    expect(sourceKey("192.0.2.1")).toBe("192.0.2.1");
+    expect(sourceKey("2001:db8:0:1::5")).toBe(sourceKey("2001:0db8:0000:0001:ffff::9"));
+    expect(sourceKey("2001:db8:0:1::5")).not.toBe(sourceKey("2001:db8:0:2::5"));
+    expect(sourceKey("::1")).toBe("0:0:0:0");
+  });
+
+  it("takes up to the limit per source and gives slots back", () => {
+    const p = new PendingBySource(2);
+    expect([p.take("a"), p.take("a"), p.take("a"), p.take("b")]).toEqual([true, true, false, true]);
+    p.release("a");
+    expect(p.take("a")).toBe(true);
+    p.release("a");
+    p.release("a");
+    p.release("b");
+    expect(p.sources).toBe(0);
   });
 });
