@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Local Kubernetes control planes for tests and the demo, on loopback only.
 #
-#   hack/cluster.sh build             build (or reuse) etcd, kube-apiserver, kube-controller-manager, kubectl
-#   hack/cluster.sh up NAME           start cluster NAME (idempotent); last stdout line: KUBECONFIG=<path>
-#   hack/cluster.sh down NAME         stop NAME and remove its state (idempotent)
-#   hack/cluster.sh kubeconfig NAME   print NAME's kubeconfig path
-#   hack/cluster.sh status            list clusters and their health
+#   hack/cluster.sh build [--node]        build (or reuse) etcd, kube-apiserver, kube-controller-manager,
+#                                         kubectl; --node: also kubelet, kube-proxy, kube-scheduler, crictl
+#                                         and the Debian packages a node needs
+#   hack/cluster.sh up NAME [--node]      start cluster NAME (idempotent); last stdout line: KUBECONFIG=<path>,
+#                                         with --node preceded by NODE_IP=<ip> and HOST_IP=<ip>
+#   hack/cluster.sh down NAME             stop NAME and remove its state (idempotent)
+#   hack/cluster.sh import NAME ARCHIVE…  import OCI image archives into NAME's node
+#   hack/cluster.sh kubeconfig NAME       print NAME's kubeconfig path
+#   hack/cluster.sh status                list clusters and their health
 #
 # A cluster is etcd + kube-apiserver + kube-controller-manager (no scheduler, no kubelet: pods stay
-# Pending). Several clusters run side by side on free 127.0.0.1 ports.
+# Pending). Several clusters run side by side on free 127.0.0.1 ports. With --node (root only) it
+# also gets one real node in its own network namespace: see hack/node.sh.
 #
 # Binaries are built from source with the local Go toolchain (Go is test infrastructure only) into
 # ${ENTANGLE_CACHE_DIR:-~/.cache/entangle}; nothing Go-related is ever written into the repo.
@@ -23,12 +28,17 @@ STATE_ROOT="${ENTANGLE_STATE_DIR:-/tmp/entangle-clusters}"
 SERVICE_CIDR="10.96.0.0/16"
 SERVICE_IP="10.96.0.1"   # first IP of SERVICE_CIDR: the `kubernetes` Service, must be in the serving cert
 KUBE_BINS=(kube-apiserver kube-controller-manager kubectl)
+# Every command the throwaway module can build: one go.sum serves the control plane and the node.
+KUBE_COMMANDS=(kube-apiserver kube-controller-manager kubectl kubelet kube-proxy kube-scheduler)
 
 mkdir -p "$STATE_ROOT"
 STATE_ROOT="$(cd "$STATE_ROOT" && pwd)"   # absolute: it ends up in kubeconfigs and pid checks
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+# shellcheck source=hack/node.sh
+source "$(dirname "${BASH_SOURCE[0]}")/node.sh"
 
 # The Go toolchain: never switch toolchains, never read a go.work from the caller's tree.
 go_env() {
@@ -43,16 +53,21 @@ go_env() {
 # A binary is current when it exists and its stamp file names the wanted version.
 is_built() { [[ -x "$BIN_DIR/$1" && "$(cat "$BIN_DIR/.$1.version" 2>/dev/null)" == "$2" ]]; }
 
-build_kube() {
-  local missing=0 b
-  for b in "${KUBE_BINS[@]}"; do is_built "$b" "$KUBE_VERSION" || missing=1; done
-  if [[ $missing == 0 ]]; then log "kube binaries $KUBE_VERSION cached in $BIN_DIR"; return; fi
+# The throwaway module that builds Kubernetes commands, (re)generated when it does not list them all.
+kube_module() {
+  local src=$1 staging="v0.${KUBE_VERSION#v1.}"   # k8s.io/api etc. are published as v0.Y.Z for v1.Y.Z
+  # Blank imports of the commands so `go mod tidy` records every dependency in go.sum; the build
+  # tag keeps this file out of real builds (a main package cannot be imported).
+  local tools c
+  tools="//go:build tools
 
-  local minor="${KUBE_VERSION#v1.}" src="$CACHE_DIR/src/kube-$KUBE_VERSION"
-  minor="${minor%%.*}"
-  local staging="v0.${KUBE_VERSION#v1.}"   # k8s.io/api etc. are published as v0.Y.Z for v1.Y.Z
+package kubebuild
+
+import ("
+  for c in "${KUBE_COMMANDS[@]}"; do tools+=$'\n\t_ "k8s.io/kubernetes/cmd/'"$c"'"'; done
+  tools+=$'\n)'
+  [[ -f "$src/go.sum" && "$(cat "$src/tools.go" 2>/dev/null)" == "$tools" ]] && return
   mkdir -p "$src"
-  log "building kube-apiserver, kube-controller-manager, kubectl $KUBE_VERSION in $src"
 
   # k8s.io/kubernetes requires its staging modules as v0.0.0 and resolves them with
   # `replace => ./staging/src/...` lines, which only apply inside its own repo. A consumer must
@@ -74,37 +89,32 @@ build_kube() {
     sed -n 's#^\s*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/src/.*$#\t\1 => \1 '"$staging"'#p' "$gomod"
     echo ")"
   } >"$src/go.mod"
-  # Blank imports of the commands so `go mod tidy` records every dependency in go.sum; the build
-  # tag keeps this file out of real builds (a main package cannot be imported).
-  cat >"$src/tools.go" <<'EOF'
-//go:build tools
-
-package kubebuild
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-EOF
+  echo "$tools" >"$src/tools.go"
   (cd "$src" && go mod tidy) || die "go mod tidy failed in $src"
+}
+
+# build_kube COMMAND...: one `go build` for all of them (shared packages compile once).
+build_kube() {
+  local src="$CACHE_DIR/src/kube-$KUBE_VERSION" minor="${KUBE_VERSION#v1.}" b
+  minor="${minor%%.*}"
+  log "building $* $KUBE_VERSION in $src"
+  kube_module "$src"
 
   # Version info for `kubectl version` / clients that check the server version.
-  local v ldflags="-s -w"
+  local v ldflags="-s -w" pkgs=()
   for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $v.gitVersion=$KUBE_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor"
     ldflags+=" -X $v.gitTreeState=clean -X $v.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
+  for b in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
   local out="$src/out"
   rm -rf "$out" && mkdir -p "$out"
-  (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl) \
-    || die "go build of kube binaries failed"
-  for b in "${KUBE_BINS[@]}"; do
+  (cd "$src" && go build -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}") || die "go build of $* failed"
+  for b in "$@"; do
     mv -f "$out/$b" "$BIN_DIR/$b"
     echo "$KUBE_VERSION" >"$BIN_DIR/.$b.version"
   done
-  log "kube binaries built"
+  log "built $*"
 }
 
 build_etcd() {
@@ -138,18 +148,28 @@ EOF
   log "etcd built"
 }
 
+# cmd_build [1]: the control plane; with 1 also what a node needs.
 cmd_build() {
+  local with_node=${1:-0} b missing=()
   mkdir -p "$BIN_DIR"
   # One builder at a time: `up a` and `up b` may start together on a cold cache.
   exec 8>"$CACHE_DIR/build.lock"
   flock 8
-  if ! is_built etcd "$ETCD_VERSION" || ! is_built kubectl "$KUBE_VERSION" \
-    || ! is_built kube-apiserver "$KUBE_VERSION" || ! is_built kube-controller-manager "$KUBE_VERSION"; then
+  local wanted=("${KUBE_BINS[@]}")
+  [[ $with_node == 1 ]] && wanted+=("${NODE_BINS[@]}")
+  for b in "${wanted[@]}"; do is_built "$b" "$KUBE_VERSION" || missing+=("$b"); done
+  if ! is_built etcd "$ETCD_VERSION" || ((${#missing[@]})); then
     go_env
     local t0=$SECONDS
     build_etcd
-    build_kube
+    ((${#missing[@]} == 0)) || build_kube "${missing[@]}"
     log "build finished in $((SECONDS - t0))s"
+  else
+    log "kube binaries $KUBE_VERSION cached in $BIN_DIR"
+  fi
+  if [[ $with_node == 1 ]]; then
+    node_packages
+    build_crictl
   fi
   flock -u 8
   exec 8>&-
@@ -176,7 +196,8 @@ kctl() { "$BIN_DIR/kubectl" --kubeconfig "$1/kubeconfig" --request-timeout=5s "$
 healthy() {
   local dir=$1 p
   for p in etcd kube-apiserver kube-controller-manager; do live_pid "$dir" "$p" >/dev/null || return 1; done
-  [[ "$(kctl "$dir" get --raw /readyz 2>/dev/null)" == ok ]]
+  [[ "$(kctl "$dir" get --raw /readyz 2>/dev/null)" == ok ]] || return 1
+  ! has_node "$dir" || node_healthy "$dir"
 }
 
 # A port nothing listens on and no other cluster of ours has reserved. Runs under the ports lock.
@@ -194,6 +215,24 @@ free_port() {
   die "no free port found"
 }
 
+CLIENT_EXT="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+
+# sign_cert DIR NAME SUBJECT EXTENSIONS: DIR/NAME.{key,crt}, signed by the cluster CA next to DIR/..
+# (DIR/ca.* when DIR is the pki dir itself).
+sign_cert() {
+  local d=$1 ca
+  ca="$(dirname "$d")/pki"
+  [[ -f "$d/ca.key" ]] && ca=$d
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$d/$2.key" -out "$d/$2.csr" -subj "$3" 2>/dev/null
+  printf '%s\n' "$4" >"$d/$2.ext"
+  openssl x509 -req -in "$d/$2.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$d/$2.ext" -out "$d/$2.crt" 2>/dev/null
+  rm -f "$d/$2.csr" "$d/$2.ext"
+  [[ -f "$d/$2.crt" ]] || die "could not sign certificate $d/$2.crt"
+}
+
 gen_certs() {
   local d=$1/pki
   mkdir -p "$d"
@@ -201,31 +240,22 @@ gen_certs() {
     cd "$d"
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
       -subj "/CN=entangle-$2-ca" 2>/dev/null
-    # sign NAME SUBJECT EXTENSIONS
-    sign() {
-      openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-      printf '%s\n' "$3" >"$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-        -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-      rm -f "$1.csr" "$1.ext"
-    }
+    sign() { sign_cert "$d" "$@"; }
     sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:$SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    local client="basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=clientAuth"
-    sign admin "/O=system:masters/CN=kubernetes-admin" "$client"
+    sign admin "/O=system:masters/CN=kubernetes-admin" "$CLIENT_EXT"
     # The bootstrap RBAC policy grants this user what the controller-manager needs.
-    sign controller-manager "/CN=system:kube-controller-manager" "$client"
+    sign controller-manager "/CN=system:kube-controller-manager" "$CLIENT_EXT"
     # ServiceAccount token signing key pair.
     openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
     openssl pkey -in sa.key -pubout -out sa.pub 2>/dev/null
   )
 }
 
-# write_kubeconfig FILE SERVER USER CERT KEY CA: embedded data so the file is self-contained.
+# write_kubeconfig FILE SERVER USER CERT KEY CA CLUSTER [TLS_SERVER_NAME]: embedded data so the
+# file is self-contained.
 write_kubeconfig() {
   local b64='base64 -w0'
   cat >"$1" <<EOF
@@ -235,7 +265,8 @@ clusters:
 - name: $7
   cluster:
     server: $2
-    certificate-authority-data: $($b64 <"$6")
+    certificate-authority-data: $($b64 <"$6")${8:+
+    tls-server-name: $8}
 users:
 - name: $3
   user:
@@ -279,18 +310,29 @@ wait_for() {
 
 etcd_healthy() { curl -sf "http://127.0.0.1:$1/health" | grep -q '"health":"true"'; }
 
+# cmd_up NAME [1]: with 1, a real node too.
 cmd_up() {
-  local name=$1 dir="$STATE_ROOT/$1"
+  local name=$1 dir="$STATE_ROOT/$1" with_node=${2:-0}
   check_name "$name"
-  cmd_build
+  if [[ $with_node == 1 ]]; then
+    [[ $EUID == 0 ]] || die "--node needs root (network namespaces, cgroups, iptables)"
+  fi
+  cmd_build "$with_node"
 
   if [[ -d "$dir" ]]; then
-    if healthy "$dir"; then
+    local had_node=0
+    has_node "$dir" && had_node=1
+    if [[ $had_node == "$with_node" ]] && healthy "$dir"; then
       log "cluster $name already running ($(cat "$dir/server"))"
+      [[ $with_node == 1 ]] && node_print_env "$dir"
       echo "KUBECONFIG=$dir/kubeconfig"
       return
     fi
-    log "cluster $name exists but is not healthy: recreating"
+    if [[ $had_node != "$with_node" ]]; then
+      log "cluster $name runs $([[ $had_node == 1 ]] && echo with || echo without) a node: recreating"
+    else
+      log "cluster $name exists but is not healthy: recreating"
+    fi
     cmd_down "$name"
   fi
 
@@ -306,6 +348,7 @@ cmd_up() {
   etcd_peer=$(free_port)
   api_port=$(free_port)
   echo "etcd_client=$etcd_client etcd_peer=$etcd_peer apiserver=$api_port" >"$dir/ports"
+  [[ $with_node == 1 ]] && node_alloc_index "$dir"
   flock -u 9
   exec 9>&-
 
@@ -324,7 +367,9 @@ cmd_up() {
   wait_for "$dir" etcd 30 etcd_healthy "$etcd_client"
 
   # Default admission plugins include MutatingAdmissionWebhook/ValidatingAdmissionWebhook (Pepr).
-  # No nodes exist, so the `kubernetes` Endpoints reconciler is off (it rejects loopback IPs anyway).
+  # The `kubernetes` Endpoints reconciler is off (it rejects loopback IPs); a node writes its own.
+  local NODE_APISERVER_ARGS=()
+  [[ $with_node == 1 ]] && node_apiserver_args "$dir"
   start kube-apiserver "$dir" "$BIN_DIR/kube-apiserver" \
     --bind-address 127.0.0.1 --secure-port "$api_port" --advertise-address 127.0.0.1 \
     --etcd-servers "http://127.0.0.1:$etcd_client" \
@@ -335,7 +380,7 @@ cmd_up() {
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --endpoint-reconciler-type none \
-    --allow-privileged=true --profiling=false
+    --allow-privileged=true --profiling=false "${NODE_APISERVER_ARGS[@]}"
   wait_for "$dir" "kube-apiserver /readyz" 120 bash -c '[[ "$("$0" --kubeconfig "$1" --request-timeout=5s get --raw /readyz)" == ok ]]' \
     "$BIN_DIR/kubectl" "$dir/kubeconfig"
 
@@ -349,6 +394,10 @@ cmd_up() {
     --secure-port 0
   wait_for "$dir" "default ServiceAccount" 120 kctl "$dir" get serviceaccount default -n default
 
+  if [[ $with_node == 1 ]]; then
+    node_up "$dir" "$api_port"
+    node_print_env "$dir"
+  fi
   log "cluster $name ready in $((SECONDS - t0))s: $server"
   echo "KUBECONFIG=$dir/kubeconfig"
 }
@@ -357,6 +406,7 @@ cmd_down() {
   local name=$1 dir="$STATE_ROOT/$1" p pid
   check_name "$name"
   [[ -d "$dir" ]] || { log "cluster $name not running"; return 0; }
+  has_node "$dir" && node_down "$dir"
   # TERM everything at once (the data is thrown away, so shutdown order does not matter), then
   # wait for each; KILL what is still alive after 15s.
   local pids=()
@@ -392,12 +442,29 @@ cmd_status() {
   [[ $found == 1 ]] || log "no clusters in $STATE_ROOT"
 }
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+cmd_import() {
+  local name=$1 dir="$STATE_ROOT/$1"
+  check_name "$name"
+  shift
+  has_node "$dir" || die "cluster $name has no node (start it with: up $name --node)"
+  live_pid "$dir" containerd >/dev/null || die "the node of cluster $name is not running"
+  node_import "$dir" "$@"
+}
+
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
-  build) cmd_build; echo "ENTANGLE_BIN=$BIN_DIR" ;;
-  up) [[ $# == 2 ]] || usage; cmd_up "$2" ;;
+  build)
+    [[ $# == 1 || ( $# == 2 && $2 == --node ) ]] || usage
+    cmd_build "$([[ ${2:-} == --node ]] && echo 1 || echo 0)"
+    echo "ENTANGLE_BIN=$BIN_DIR"
+    ;;
+  up)
+    [[ $# == 2 || ( $# == 3 && $3 == --node ) ]] || usage
+    cmd_up "$2" "$([[ ${3:-} == --node ]] && echo 1 || echo 0)"
+    ;;
   down) [[ $# == 2 ]] || usage; cmd_down "$2" ;;
+  import) [[ $# -ge 3 ]] || usage; cmd_import "${@:2}" ;;
   kubeconfig)
     [[ $# == 2 ]] || usage
     check_name "$2"
