@@ -3,6 +3,10 @@ import { Capability, a } from "pepr";
 import { Entanglement } from "../lib/crds/index.ts";
 import { reconcileEntanglement, reconcileOwnerOf, reconcileUsersOfSecret } from "../lib/controller/entanglement.ts";
 import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
+import { moduleConfig } from "../lib/config.ts";
+
+// at load, in every module pod: a bad ENTANGLE_PEERS entry is logged now, not at first use
+moduleConfig();
 
 export const Entangle = new Capability({
   name: "entangle",

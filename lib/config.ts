@@ -1,4 +1,7 @@
 // Module settings from its environment (Pepr passes the module's env through).
+import { Log } from "pepr";
+import { toMultiaddr, toPeerMultiaddr } from "./p2p/addr.ts";
+
 export interface ModuleConfig {
   /** agent image for rendered Deployments and sidecars */
   image: string;
@@ -10,6 +13,7 @@ export interface ModuleConfig {
 }
 
 export const DEFAULT_AGENT_IMAGE = "ghcr.io/entangle-ts/entangle:0.1.0";
+const DEFAULT_P2P_LISTEN = "0.0.0.0:0";
 
 export function splitList(value: string | undefined): string[] {
   return (value ?? "")
@@ -18,11 +22,50 @@ export function splitList(value: string | undefined): string[] {
     .filter((s) => s.length > 0);
 }
 
-export function moduleConfig(env: NodeJS.ProcessEnv = process.env): ModuleConfig {
+/** The entries `check` accepts, and one line per entry it refuses. */
+function validEntries(values: string[], check: (v: string) => unknown): { ok: string[]; problems: string[] } {
+  const ok: string[] = [];
+  const problems: string[] = [];
+  for (const v of values) {
+    try {
+      check(v);
+      ok.push(v);
+    } catch (err) {
+      problems.push(`${(err as Error).message}: entry ignored`);
+    }
+  }
+  return { ok, problems };
+}
+
+/**
+ * Settings plus what was wrong with them. A bad ENTANGLE_PEERS entry is dropped, not copied:
+ * every rendered agent gets the module's peers as --peer and would exit 2 on it, forever.
+ * The module still starts (its admission webhook fails closed: refusing to start would block
+ * every pod creation); the problems are logged loudly instead.
+ */
+export function parseModuleConfig(env: NodeJS.ProcessEnv): { config: ModuleConfig; problems: string[] } {
+  const peers = validEntries(splitList(env.ENTANGLE_PEERS), (p) => toPeerMultiaddr(p, "ENTANGLE_PEERS"));
+  const listen = validEntries(splitList(env.ENTANGLE_P2P_LISTEN || DEFAULT_P2P_LISTEN), (a) => toMultiaddr(a, "ENTANGLE_P2P_LISTEN"));
   return {
-    image: env.ENTANGLE_AGENT_IMAGE?.trim() || DEFAULT_AGENT_IMAGE,
-    imagePullPolicy: env.ENTANGLE_AGENT_PULL_POLICY?.trim() || undefined,
-    peers: splitList(env.ENTANGLE_PEERS),
-    p2pListen: splitList(env.ENTANGLE_P2P_LISTEN || "0.0.0.0:0"),
+    config: {
+      image: env.ENTANGLE_AGENT_IMAGE?.trim() || DEFAULT_AGENT_IMAGE,
+      imagePullPolicy: env.ENTANGLE_AGENT_PULL_POLICY?.trim() || undefined,
+      peers: peers.ok,
+      p2pListen: listen.ok.length > 0 ? listen.ok : [DEFAULT_P2P_LISTEN],
+    },
+    problems: [...peers.problems, ...listen.problems],
   };
+}
+
+const reported = new Set<string>();
+
+/** The module's settings; each problem is logged at error level once per process. */
+export function moduleConfig(env: NodeJS.ProcessEnv = process.env): ModuleConfig {
+  const { config, problems } = parseModuleConfig(env);
+  for (const problem of problems) {
+    if (reported.has(problem)) continue;
+    reported.add(problem);
+    Log.error({ problem }, `entangle module setting refused: ${problem}`);
+  }
+  return config;
 }
