@@ -11,6 +11,8 @@ export const TOKEN_KEY = "network_token";
 export const TOKEN_ENV = "ENTANGLE_NETWORK_TOKEN";
 export const AGENT_CONTAINER = "entangle-agent";
 export const DEFAULT_HEALTH_PORT = 8089;
+/** the pod's IP (downward API), for the health server's address */
+export const POD_IP_ENV = "ENTANGLE_POD_IP";
 /** at most 15 characters, and unlikely to clash with the app's port names in a sidecar's pod */
 const HEALTH_PORT_NAME = "entangle-health";
 
@@ -60,7 +62,7 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     spec.mode === "expose" ? "--target" : "--listen",
     spec.address,
     "--health-listen",
-    `0.0.0.0:${spec.healthPort}`,
+    healthListen(spec.healthPort),
   ];
   for (const peer of opts.peers) args.push("--peer", peer);
   const probe = (path: string) => ({ httpGet: { path, port: spec.healthPort }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
@@ -71,8 +73,13 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     // the image's entrypoint already is `entangle`; explicit so the pod spec reads on its own
     command: ["entangle"],
     args,
-    // the token first: user env comes after it and may add to, not hide, the agent's settings
-    env: [{ name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: spec.secretRef, key: TOKEN_KEY } } }, ...(spec.env ?? [])],
+    // the token first: user env comes after it and may add to, not hide, the agent's settings;
+    // the pod IP last, so that what --health-listen expands to is always ours
+    env: [
+      { name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: spec.secretRef, key: TOKEN_KEY } } },
+      ...(spec.env ?? []),
+      { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+    ],
     ports: [{ name: HEALTH_PORT_NAME, containerPort: spec.healthPort, protocol: "TCP" }],
     livenessProbe: probe("/healthz"),
     ...(spec.readiness ? { readinessProbe: probe("/readyz") } : {}),
@@ -84,6 +91,15 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     terminationMessagePath: "/dev/termination-log",
     terminationMessagePolicy: "FallbackToLogsOnError",
   };
+}
+
+/**
+ * The health/metrics server listens on the pod IP only: kubelet probes that address, and on the
+ * host network 0.0.0.0 would be every address of the node. Kubernetes expands $(VAR) in args
+ * from the container's env; brackets because the pod IP may be IPv6 (the CLI takes [IPv4] too).
+ */
+export function healthListen(port: number): string {
+  return `[$(${POD_IP_ENV})]:${port}`;
 }
 
 /** A Secret name (DNS-1123 subdomain): the CRD's secretRef and the sidecar's /name follow it. */

@@ -50,7 +50,7 @@ describe("Entanglement controller", () => {
       "--target",
       "192.168.1.1:80",
       "--health-listen",
-      "0.0.0.0:8089",
+      "[$(ENTANGLE_POD_IP)]:8089",
       "--peer",
       "127.0.0.1:4001",
     ]);

@@ -56,6 +56,8 @@ function expectCommon(d: Any, c: Any, crName: string): void {
   expect(d.spec.template.spec.automountServiceAccountToken).toBe(false);
   // why an agent exited (its one-line error) reaches the pod's status, where the controller reads it
   expect(c).toMatchObject({ terminationMessagePath: "/dev/termination-log", terminationMessagePolicy: "FallbackToLogsOnError" });
+  // --health-listen names the pod IP only (0.0.0.0 on the host network is every node address)
+  expect(c.env.at(-1)).toEqual({ name: "ENTANGLE_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
 }
 
 describe("renderEntanglement: the seed's examples", () => {
@@ -65,7 +67,7 @@ describe("renderEntanglement: the seed's examples", () => {
     expect(direction).toBe("outbound");
     expect(d.metadata).toMatchObject({ name: "entangle-test2", namespace: "default" });
     expectCommon(d, c, "test2");
-    expect(c.args).toEqual(["agent", "expose", "--service", "foo2", "--target", "192.168.1.1:80", "--health-listen", "0.0.0.0:8089", ...peerArgs]);
+    expect(c.args).toEqual(["agent", "expose", "--service", "foo2", "--target", "192.168.1.1:80", "--health-listen", "[$(ENTANGLE_POD_IP)]:8089", ...peerArgs]);
     expect(pod).toMatchObject({ hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" });
     expect(d.spec.strategy).toEqual({ type: "Recreate" }); // a host port cannot surge on one node
     expect(JSON.stringify(d)).not.toContain(seedToken("outbound-entanglement"));
@@ -81,7 +83,17 @@ describe("renderEntanglement: the seed's examples", () => {
       expect(d.metadata.name).toBe(`entangle-${name}`);
       expectCommon(d, c, name);
       // host 127.0.0.1 in the seed: the Service reaches the pod IP, so the agent listens on 0.0.0.0
-      expect(c.args).toEqual(["agent", "connect", "--service", service, "--listen", "0.0.0.0:8080", "--health-listen", "0.0.0.0:8089", ...peerArgs]);
+      expect(c.args).toEqual([
+        "agent",
+        "connect",
+        "--service",
+        service,
+        "--listen",
+        "0.0.0.0:8080",
+        "--health-listen",
+        "[$(ENTANGLE_POD_IP)]:8089",
+        ...peerArgs,
+      ]);
       expect(c.ports).toContainEqual({ name: "service", containerPort: 8080, protocol: "TCP" });
       expect(pod.hostNetwork).toBeUndefined();
       expect(d.spec.strategy).toBeUndefined();
@@ -106,7 +118,7 @@ describe("renderEntanglement: options and edge cases", () => {
     );
     expect(c.image).toBe("mine/agent:2");
     expect(c.imagePullPolicy).toBe("Always");
-    expect(c.env.map((e: Any) => e.name)).toEqual(["ENTANGLE_NETWORK_TOKEN", "ENTANGLE_LOG_LEVEL"]);
+    expect(c.env.map((e: Any) => e.name)).toEqual(["ENTANGLE_NETWORK_TOKEN", "ENTANGLE_LOG_LEVEL", "ENTANGLE_POD_IP"]);
     expect(c.resources).toEqual({ limits: { memory: "1Gi" } });
     expect(c.args).toContain("0.0.0.0:9000");
     expect(s!.spec.ports[0].targetPort).toBe(9000);
@@ -123,10 +135,10 @@ describe("renderEntanglement: options and edge cases", () => {
 
   it("the health port moves off the service port and can be configured", () => {
     expect(render(cr("inbound-entanglement", { port: "8089" })).c.args).toEqual(
-      expect.arrayContaining(["--listen", "0.0.0.0:8089", "--health-listen", "0.0.0.0:8090"]),
+      expect.arrayContaining(["--listen", "0.0.0.0:8089", "--health-listen", "[$(ENTANGLE_POD_IP)]:8090"]),
     );
     const { c } = render(cr("outbound-entanglement"), { ...opts, healthPort: 9100 });
-    expect(c.args).toContain("0.0.0.0:9100");
+    expect(c.args).toContain("[$(ENTANGLE_POD_IP)]:9100");
     expect(c.livenessProbe.httpGet.port).toBe(9100);
   });
 

@@ -54,11 +54,15 @@ describe("sidecar: the seed's examples", () => {
       "--listen",
       "127.0.0.1:9090",
       "--health-listen",
-      "0.0.0.0:8089",
+      "[$(ENTANGLE_POD_IP)]:8089",
       "--peer",
       "10.0.0.5:4001",
     ]);
-    expect(c.env).toEqual([{ name: "ENTANGLE_NETWORK_TOKEN", valueFrom: { secretKeyRef: { name: "mysecret", key: "network_token" } } }]);
+    expect(c.env).toEqual([
+      { name: "ENTANGLE_NETWORK_TOKEN", valueFrom: { secretKeyRef: { name: "mysecret", key: "network_token" } } },
+      // the health server listens on the pod IP only: with nethost, 0.0.0.0 is every node address
+      { name: "ENTANGLE_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+    ]);
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.startupProbe.httpGet).toEqual({ path: "/healthz", port: 8089 });
     expect(c.readinessProbe).toBeUndefined(); // never holds the user's pod unready
