@@ -28,6 +28,12 @@ const STATUS_TEXT = ["ok", "service not provided by this peer", "target unreacha
 const TICK_MS = 1_000;
 const WAIT_FOR_PROVIDER_MS = 5_000;
 const OPEN_TIMEOUT_MS = 10_000;
+/**
+ * An inbound connection whose peer has not proved membership by then is closed: past Noise,
+ * a stranger otherwise holds it until the 5-minute inactivity timeout. Members start their
+ * proof as soon as they connect (ms on a LAN); a proof under way gets its own 10 s to finish.
+ */
+export const AUTH_DEADLINE_MS = 10_000;
 
 export type Role = { mode: "expose"; service: string; target: HostPort } | { mode: "connect"; service: string; listen: HostPort } | { mode: "relay" };
 
@@ -63,6 +69,7 @@ export class Agent {
   private listener?: Server;
   private timer?: NodeJS.Timeout;
   private ticking = false;
+  private stopped = false;
   private readonly log: Logger;
 
   private readonly cfg: AgentConfig;
@@ -103,6 +110,7 @@ export class Agent {
       if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOL, (stream, conn) => this.serveTunnel(stream, conn), handlerOpts);
       this.node.addEventListener("connection:open", (evt) => {
         if (evt.detail.direction === "outbound") this.initiateAuth(evt.detail);
+        else this.requireAuth(evt.detail);
       });
       this.node.addEventListener("peer:disconnect", (evt) => {
         if (this.members.remove(evt.detail.toString())) {
@@ -130,6 +138,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     this.listener?.close();
     for (const close of this.closers.reverse()) await close();
@@ -265,6 +274,26 @@ export class Agent {
       )
       .finally(() => this.pendingAuth.delete(peer));
     this.pendingAuth.set(peer, run);
+  }
+
+  /**
+   * Members only: a relay serves peers it cannot authenticate (it holds no token), so relay
+   * mode never calls this; members reach each other through it over connections they dial.
+   */
+  private requireAuth(conn: Connection): void {
+    const timer = setTimeout(() => void this.closeIfStranger(conn), AUTH_DEADLINE_MS);
+    timer.unref();
+  }
+
+  private async closeIfStranger(conn: Connection): Promise<void> {
+    const peer = conn.remotePeer.toString();
+    // membership is per peer: another connection (a simultaneous dial) may have proved it
+    await this.pendingAuth.get(peer);
+    if (this.stopped || conn.status !== "open" || this.members.has(peer)) return;
+    this.metrics.authFailures.inc();
+    this.log.info({ peer, addr: conn.remoteAddr.toString() }, `closing inbound connection: no membership proof within ${AUTH_DEADLINE_MS / 1000} s`);
+    // a graceful close waits for the stranger's streams: bounded, then cut
+    await conn.close({ signal: AbortSignal.timeout(2_000) }).catch(() => conn.abort(new Error("no membership proof")));
   }
 
   private async respondAuth(stream: Stream, conn: Connection): Promise<void> {
