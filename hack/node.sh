@@ -69,7 +69,7 @@ build_crictl() {
 # Lowest free index; runs under cmd_up's ports lock so concurrent `up`s never share one.
 node_alloc_index() {
   local used i
-  used=" $(cat "$STATE_ROOT"/*/node-index 2>/dev/null | tr '\n' ' ') "
+  used=" $(cat "$STATE_ROOT"/*/node-index 2>/dev/null | tr '\n' ' ' || true) "
   for i in $(seq 1 200); do
     [[ "$used" == *" $i "* ]] && continue
     echo "$i" >"$1/node-index"
