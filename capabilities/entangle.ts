@@ -1,7 +1,7 @@
 // Entanglement controller and sidecar injection: Pepr bindings only, logic in lib/.
 import { Capability, a } from "pepr";
 import { Entanglement } from "../lib/crds/index.ts";
-import { reconcileEntanglement, reconcileOwnerOf, reconcileUsersOfSecret } from "../lib/controller/entanglement.ts";
+import { reconcileEntanglement, reconcileOwnerOf, reconcileOwnerOfPod, reconcileUsersOfSecret } from "../lib/controller/entanglement.ts";
 import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
 import { moduleConfig } from "../lib/config.ts";
 
@@ -24,6 +24,12 @@ When(a.Deployment)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((dep) => reconcileOwnerOf(dep));
+
+// its pods' container statuses say why an agent exits (its termination message)
+When(a.Pod)
+  .IsCreatedOrUpdated()
+  .WithLabel("app.kubernetes.io/managed-by", "entangle")
+  .Watch((pod) => reconcileOwnerOfPod(pod));
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status
 When(a.Secret)

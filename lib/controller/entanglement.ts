@@ -4,7 +4,8 @@
 // left behind.
 import { K8s, kind, Log } from "pepr";
 import { Entanglement, setCondition, type Condition, type EntanglementStatus } from "../crds/index.ts";
-import { renderEntanglement, serviceName } from "../render/entanglement.ts";
+import { ENTANGLEMENT_LABEL, MANAGED_BY, objectName, renderEntanglement, serviceName } from "../render/entanglement.ts";
+import { agentFailure, type AgentFailure } from "./agent-failure.ts";
 import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
@@ -64,18 +65,24 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
+    const failure = await failedAgent(cr);
     extra = { ...extra, readyReplicas };
     if (!secret.ok) {
       ready = { type: "Ready", status: "False", reason: secret.reason, message: `${secret.message}: the agent cannot start until it exists` };
       extra = { ...extra, phase: "Pending", lastError: secret.message };
     } else if (available && readyReplicas > 0) {
+      // an older pod still serves while a newer one (a changed spec) fails: ready, but say so
+      const newer = failure ? `; a newer agent pod fails: ${failure.message}` : "";
       ready = {
         type: "Ready",
         status: "True",
         reason: "AgentAvailable",
-        message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}`,
+        message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}${newer}`,
       };
       extra = { ...extra, phase: "Ready", lastError: undefined };
+    } else if (failure) {
+      ready = { type: "Ready", status: "False", reason: failure.reason, message: `${failure.message} (pod ${failure.pod})` };
+      extra = { ...extra, phase: "Error", lastError: failure.message };
     } else {
       ready = { type: "Ready", status: "False", reason: "AgentNotReady", message: `waiting for the agent Deployment (${readyReplicas}/1 ready)` };
       extra = { ...extra, phase: "Pending", lastError: undefined };
@@ -102,6 +109,24 @@ async function deleteStaleService(cr: Entanglement, name: string): Promise<void>
     } catch (err) {
       if (!notFound(err)) throw err;
     }
+  }
+}
+
+/**
+ * Why the agent's pods exit, from their container statuses (the agent's termination message).
+ * Best effort: a module installed without pods list/watch still reconciles, only less precisely.
+ */
+async function failedAgent(cr: Entanglement): Promise<AgentFailure | undefined> {
+  try {
+    const pods = await K8s(kind.Pod)
+      .InNamespace(cr.metadata!.namespace!)
+      .WithLabel(ENTANGLEMENT_LABEL, objectName("", cr.metadata!.name!))
+      .WithLabel(Object.keys(MANAGED_BY)[0], Object.values(MANAGED_BY)[0])
+      .Get();
+    return agentFailure(pods.items);
+  } catch (err) {
+    Log.warn({ err: apiMessage(err), name: cr.metadata?.name }, "cannot list the agent's pods");
+    return undefined;
   }
 }
 
@@ -154,6 +179,16 @@ export async function reconcileOwnerOf(obj: kind.Deployment): Promise<void> {
   const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
   if (!owner || !obj.metadata?.namespace) return;
   await reconcileByName(obj.metadata.namespace, owner.name);
+}
+
+/** Re-reconciles the Entanglement whose agent runs in this pod (its container status changed). */
+export async function reconcileOwnerOfPod(pod: kind.Pod): Promise<void> {
+  const namespace = pod.metadata?.namespace;
+  const instance = pod.metadata?.labels?.[ENTANGLEMENT_LABEL];
+  if (!namespace || !instance) return;
+  // the label is the CR name, shortened with a hash when long: match it rather than invert it
+  const list = await K8s(Entanglement).InNamespace(namespace).Get();
+  for (const cr of list.items) if (objectName("", cr.metadata?.name ?? "") === instance) await reconcileEntanglement(cr);
 }
 
 /** Re-reconciles every Entanglement in the namespace that uses this Secret. */

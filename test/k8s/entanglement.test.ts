@@ -145,6 +145,56 @@ spec: {serviceUUID: lonely, secretRef: absent, host: 127.0.0.1, port: 8080}
     await kc(kcfg, ["delete", "namespace", "nosecret", "--wait=false"]);
   });
 
+  it("an agent that exits on bad input: Ready=False AgentFailed naming its reason, with an Event", async () => {
+    // no kubelet here: the agent pod's status is written as kubelet would (status subresource)
+    const ns = "crashing";
+    const name = `agent-that-exits-${"x".repeat(60)}`; // the pod label is a shortened form of it
+    const line = "entangle: --service: must be at most 253 characters";
+    await kc(kcfg, ["create", "namespace", ns]);
+    await kc(kcfg, ["create", "secret", "generic", "tok", "-n", ns, `--from-literal=network_token=${token}`]);
+    await applyYaml(`apiVersion: entangle.kairos.io/v1alpha1
+kind: Entanglement
+metadata: {name: ${name}, namespace: ${ns}}
+spec: {serviceUUID: exits, secretRef: tok, host: 127.0.0.1, port: 8080}
+`);
+    const pod = await until("the agent's pod", async () => {
+      const p = await getJson(kcfg, ["pods", "-n", ns, "-l", "app.kubernetes.io/managed-by=entangle"]);
+      return p.items[0]?.metadata.name as string | undefined;
+    });
+    const agentStatus = (state: Any, lastState: Any = {}) =>
+      JSON.stringify({
+        status: {
+          containerStatuses: [{ name: "entangle-agent", image: "example.test/entangle:ci", imageID: "", ready: false, restartCount: 1, state, lastState }],
+        },
+      });
+    const setStatus = (state: Any, lastState?: Any) =>
+      kc(kcfg, ["patch", "pod", pod, "-n", ns, "--subresource=status", "--type=merge", "-p", agentStatus(state, lastState)]);
+    const reasonIs = async (reason: string) => {
+      const o = await getJson(kcfg, ["entanglement", name, "-n", ns]);
+      return ready(o)?.reason === reason && o;
+    };
+    const terminated = { exitCode: 2, reason: "Error", message: `${line}\n`, startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:01Z" };
+
+    await setStatus({ terminated });
+    const cr = await until("AgentFailed", () => reasonIs("AgentFailed"));
+    expect(ready(cr).message).toBe(`agent exited with code 2: ${line} (pod ${pod})`);
+    expect(cr.status).toMatchObject({ phase: "Error", lastError: `agent exited with code 2: ${line}` });
+    const events = await until("AgentFailed event", async () => {
+      const e = await getJson(kcfg, ["events", "-n", ns, "--field-selector", `involvedObject.uid=${cr.metadata.uid},reason=AgentFailed`]);
+      return e.items.length > 0 && e.items;
+    });
+    expect(events[0]).toMatchObject({ type: "Warning", message: ready(cr).message });
+
+    // waiting to be restarted: the last termination's reason, in the same words
+    await setStatus({ waiting: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container" } }, { terminated });
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(ready(await reasonIs("AgentFailed")).message).toBe(ready(cr).message);
+    // running again (not ready yet): the failure is gone from the status
+    await setStatus({ running: { startedAt: "2026-01-01T00:00:02Z" } }, { terminated });
+    await until("AgentNotReady", () => reasonIs("AgentNotReady"));
+    await kc(kcfg, ["delete", "namespace", ns, "--wait=false"]);
+  });
+
   it("never takes over a user's Service or Deployment: NameConflict, object untouched, and kept when the CR goes", async () => {
     await kc(kcfg, ["create", "namespace", "taken"]);
     await kc(kcfg, ["create", "service", "clusterip", "web", "--tcp=80:8080", "-n", "taken"]);

@@ -53,6 +53,7 @@ const EXPECTED_RULES: Record<string, string[]> = {
   "apps/deployments": ["create", "get", "list", "patch", "watch"], // server-side apply (create+patch), Get, Watch
   "/services": ["create", "delete", "get", "patch"], // apply; delete the stale one of an outbound CR
   "/secrets": ["get", "list", "watch"], // token checks, Watch
+  "/pods": ["list", "watch"], // why an agent exits (container status), Watch of the agent pods
   "/events": ["create"],
   "apiextensions.k8s.io/customresourcedefinitions": ["create", "get", "patch"], // ours + Pepr's store CRD, by name
   "pepr.dev/peprstores": ["create", "get", "list", "patch", "watch"], // Pepr's store
@@ -187,12 +188,14 @@ describe("packaging: npm run build", () => {
       ...attrs("apps", "deployments", ["get", "list", "watch", "create", "patch"], ns("default")),
       ...attrs("", "services", ["get", "create", "patch", "delete"], ns("default")),
       ...attrs("", "secrets", ["get", "list", "watch"], ns("default")),
+      ...attrs("", "pods", ["list", "watch"], ns("default")),
       ...attrs("", "events", ["create"], ns("default")),
       ...CRD_NAMES.flatMap((name) => attrs("apiextensions.k8s.io", "customresourcedefinitions", ["get", "create", "patch"], { name })),
       ...attrs("pepr.dev", "peprstores", ["get", "list", "watch", "create", "patch"], ns("pepr-system")),
     ];
     const denied: Attr[] = [
-      ...attrs("", "pods", ["get", "create"], ns("default")),
+      ...attrs("", "pods", ["get", "create", "patch", "delete"], ns("default")),
+      ...attrs("", "pods", ["update"], { subresource: "status", ...ns("default") }),
       ...attrs("", "configmaps", ["list"], ns("default")),
       ...attrs("", "secrets", ["create", "patch", "delete"], ns("default")),
       ...attrs("apps", "deployments", ["update", "delete"], ns("default")),
