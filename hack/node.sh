@@ -431,11 +431,17 @@ node_healthy() {
 # down
 # ---------------------------------------------------------------------------------------------------
 
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+# stop_processes DIR NAME...: TERM them all at once, KILL what still runs after 10 s.
+stop_processes() {
+  local dir=$1 p pid pids=()
+  shift
+  for p in "$@"; do
+    pid="$(live_pid "$dir" "$p")" && kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
 }
 
 # Every process in the node's cgroups or network namespace: only ours can be there.
@@ -448,19 +454,15 @@ node_processes() {
 }
 
 node_down() {
-  local dir=$1 p pid
+  local dir=$1 pid
   node_vars "$dir"
   # kubelet first, so it starts nothing new; then every pod through CRI (StopPodSandbox runs the
   # CNI DEL and removes the pod's netns; RemovePodSandbox its shim and state).
-  for p in kube-scheduler kubelet kube-proxy; do
-    pid="$(live_pid "$dir" "$p")" && stop_pid "$pid"
-  done
+  stop_processes "$dir" kube-scheduler kubelet kube-proxy
   if live_pid "$dir" containerd >/dev/null && [[ -x "$BIN_DIR/crictl" ]]; then
     timeout 60 "$BIN_DIR/crictl" -r "unix://$SOCK" -t 20s rmp -fa >/dev/null 2>&1 || log "crictl rmp failed: sweeping"
   fi
-  for p in registry containerd api-relay; do
-    pid="$(live_pid "$dir" "$p")" && stop_pid "$pid"
-  done
+  stop_processes "$dir" registry containerd api-relay
   # Whatever survived (a shim or container if CRI failed).
   for pid in $(node_processes | sort -u); do kill -KILL "$pid" 2>/dev/null || true; done
   sleep 0.2
