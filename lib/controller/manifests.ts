@@ -393,12 +393,13 @@ async function writeStatus(
   // said only once a target has changed: most CRs never move
   if (formerTargets.length > 0 || conditions.some((c) => c.type === "FormerTargetsCleared"))
     conditions = setCondition(conditions, { ...formerTargetsCondition(formerTargets), observedGeneration: generation });
-  const status: ManifestsStatus & { appliedCount?: number } = {
+  // a merge patch: a field is removed by null, left as it was when absent
+  const status: Omit<ManifestsStatus, "formerTargets"> & { formerTargets: FormerTarget[] | null } = {
     observedGeneration: generation,
     conditions,
     applied,
     target,
-    formerTargets: formerTargets.length > 0 ? formerTargets : undefined,
+    formerTargets: formerTargets.length > 0 ? formerTargets : null,
     appliedCount: applied.filter((a) => a.state === "Applied").length,
     lastSync: old.lastSync,
   };
@@ -406,7 +407,7 @@ async function writeStatus(
   if (sameJson({ ...old, lastSync: undefined }, { ...status, lastSync: undefined })) return;
   status.lastSync = new Date().toISOString();
   try {
-    await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status });
+    await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: status as ManifestsStatus });
   } catch (err) {
     if (!notFound(err)) throw err;
   }

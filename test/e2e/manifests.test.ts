@@ -61,6 +61,14 @@ beforeAll(async () => {
   await moduleUp(CONTROL, { ENTANGLE_PEERS: relayAddr, ENTANGLE_RESYNC_SECONDS: "3", ENTANGLE_P2P_LISTEN: "127.0.0.1:0" });
   proxy = startApiProxy();
   await proxy.waitMsg("agent started");
+  // a kept cluster: the module finalizes what an earlier run deleted (a terminating CR would swallow an apply)
+  await until(
+    "no Manifests left from an earlier run",
+    async () => (await getJson(control, ["manifests.entangle-proxy.kairos.io", "-n", "default"])).items.length === 0,
+    120_000,
+  );
+  // the seed's Secret with this run's token (a kept cluster has an older one), for tests run alone (-t)
+  await kc(control, ["apply", "-f", "-"], JSON.stringify(seedObject("control-manifests", "Secret")).replace("YOUR_NETWORK_TOKEN_GOES_HERE", token));
 }, 600_000);
 
 afterAll(async () => {
@@ -247,14 +255,18 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     expect(rbac.map((o) => o.kind)).toEqual(["ServiceAccount", "ClusterRole", "ClusterRoleBinding"]);
     await kc(managed, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: rbac }));
     const seedProxy = startApiProxy(token, "foo-seed", ["--as", "system:serviceaccount:default:entangle"]);
-    await seedProxy.waitMsg("agent started");
+    await seedProxy.waitMsg("agent started", 60_000);
     await until("no Pod test left by earlier tests", async () => !(await managedHas("pod", "test")), 30_000);
 
     const hello = seedObject("control-manifests", "Manifests") as Any;
     const seedPod = hello.spec.manifests[0] as string;
     const cr = (name: string, entries: string[]) => manifests(name, entries).replace('"serviceUUID":"foo"', '"serviceUUID":"foo-seed"');
     await kc(control, ["apply", "-f", "-"], cr("seedrbac", [seedPod]));
-    const pod = await until("Pod test created through the seed's RBAC", () => getJson(managed, ["pod", "test", "-n", "default"]), 60_000);
+    const pod = await until(
+      "Pod test created through the seed's RBAC",
+      () => getJson(managed, ["pod", "test", "-n", "default", "--show-managed-fields"]),
+      60_000,
+    );
     // created by a POST, not applied: the server-side apply was refused
     expect(pod.metadata.managedFields.map((m: Any) => [m.manager, m.operation])).toContainEqual(["entangle-proxy", "Update"]);
     expect(pod.metadata.managedFields.some((m: Any) => m.operation === "Apply")).toBe(false);
@@ -297,7 +309,7 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     await kc(managed, ["create", "rolebinding", "entangle-b", "--clusterrole=edit", "--user=entangle-b", "-n", "target-b"]);
     let proxyA = startApiProxy(token, "foo-a");
     const proxyB = startApiProxy(token, "foo-b", ["--as", "entangle-b"]);
-    await Promise.all([proxyA.waitMsg("agent started"), proxyB.waitMsg("agent started")]);
+    await Promise.all([proxyA.waitMsg("agent started", 60_000), proxyB.waitMsg("agent started", 60_000)]);
     const inNs = (ns: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: moved, namespace: ${ns}}\n`;
     const mover = (service: string, ns: string) => manifests("mover", [inNs(ns)]).replace('"serviceUUID":"foo"', `"serviceUUID":"${service}"`);
     const has = async (ns: string) => (await kubectl(managed, ["get", "configmap", "moved", "-n", ns])).code === 0;
