@@ -10,6 +10,17 @@ export function sh(script: string): string[] {
   return ["sh", "-c", script];
 }
 
+/**
+ * An HTTP/1.0 GET by busybox nc (its wget crashes) in a fresh pod, as a local client would send
+ * it (`Host: localhost`: `kubectl proxy` refuses other hosts); the response body.
+ */
+export async function httpGetFromPod(kubeconfig: string, name: string, ip: string, port: number, path: string): Promise<string> {
+  const request = `GET ${path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n`;
+  const script = `printf '${request}' | nc -w 10 ${ip} ${port} >/tmp/r; head -n 1 /tmp/r | grep -q ' 200 ' && cat /tmp/r`;
+  const response = await runOnce(kubeconfig, name, "busybox:1.28", sh(script));
+  return response.slice(response.indexOf("\r\n\r\n") + 4);
+}
+
 /** The log of a pod's first container, or "" while it has none. */
 export async function podLog(kubeconfig: string, pod: string, namespace = "default"): Promise<string> {
   const r = await kubectl(kubeconfig, ["logs", pod, "-n", namespace]);

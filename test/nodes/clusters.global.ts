@@ -58,7 +58,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const peers = `${a.hostIP}:${port}`;
   const relay: ChildProcess = spawn(join(ROOT, "node_modules/.bin/node"), ["bin/entangle.js", "agent", "relay", "--p2p-listen", peers], {
     cwd: ROOT,
-    stdio: ["ignore", "ignore", "inherit"],
+    stdio: "ignore",
   });
 
   for (const c of [a, b]) {

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getJson, kc, kubectl, run, until } from "../helpers/k8s.ts";
 import { seedText } from "../helpers/seed.ts";
-import { agentPeakRss, podLog, runOnce, sh } from "../helpers/nodes.ts";
+import { agentPeakRss, httpGetFromPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
 
 const { a, b } = inject("clusters");
 type Any = Record<string, any>;
@@ -53,11 +53,11 @@ describe("managed cluster A reached from cluster B", () => {
     const ent = await waitReady(b.kubeconfig, "entanglement/test");
     expect(ent.status.observedGeneration).toBe(ent.metadata.generation);
     const ip = (await kc(b.kubeconfig, ["get", "service", "test", "-o", "jsonpath={.spec.clusterIP}"])).trim();
-    const out = await runOnce(b.kubeconfig, "get-api", "quay.io/kairos/kubectl", ["/usr/bin/kubectl", "--server", `http://${ip}:8080`, "get", "--raw", "/api"]);
-    const versions = JSON.parse(out);
+    const versions = JSON.parse(await httpGetFromPod(b.kubeconfig, "get-api", ip, 8080, "/api"));
     expect(versions.kind).toBe("APIVersions");
-    // A's own API server answers: its serverAddress is the node's relay to the API server
-    expect(JSON.stringify(versions.serverAddressByClientCIDRs)).toContain("127.0.0.1");
+    // A's API server answers (through A's kubectl proxy and its ServiceAccount): A's pods
+    const pods = JSON.parse(await httpGetFromPod(b.kubeconfig, "get-pods", ip, 8080, "/api/v1/namespaces/default/pods"));
+    expect(pods.items.map((p: Any) => p.metadata.name).join(" ")).toMatch(/agent-proxy-/);
     console.log(`[nodes] B pod -> tunnel -> A's API: ${((Date.now() - t0) / 1000).toFixed(1)} s from Entanglement Ready wait to answer`);
   });
 
@@ -144,15 +144,7 @@ describe("agent pods", () => {
     const t0 = Date.now();
     await kc(b.kubeconfig, ["delete", "pod", pods.items[0].metadata.name, "--grace-period=0", "--force", "--wait=false"]);
     const ip = (await kc(b.kubeconfig, ["get", "service", "test", "-o", "jsonpath={.spec.clusterIP}"])).trim();
-    const out = await runOnce(b.kubeconfig, "get-api-again", "quay.io/kairos/kubectl", [
-      "/usr/bin/kubectl",
-      "--server",
-      `http://${ip}:8080`,
-      "get",
-      "--raw",
-      "/api",
-    ]);
-    expect(JSON.parse(out).kind).toBe("APIVersions");
+    expect(JSON.parse(await httpGetFromPod(b.kubeconfig, "get-api-again", ip, 8080, "/api")).kind).toBe("APIVersions");
     console.log(`[nodes] agent pod killed -> tunnel answering again: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 });
