@@ -7,9 +7,12 @@
 //              seed's kubectl-proxy Deployment whose pods get the entangle sidecar
 //   a relay:   WITHOUT the token; the only address anyone is given
 //
-// There is no kubelet on these local control planes, so the processes their pods would run
-// (agents from the rendered pod specs, `kubectl proxy`) run here as local processes.
-//   npm run demo -- --tunnel   only the two-agent tunnel (seconds, no clusters)
+// Where the machine allows real nodes (root, network namespaces), hack/demo-nodes.ts runs it all on
+// real pods with Entangle installed in-cluster. Elsewhere (or with --processes) these clusters
+// have no kubelet, so the processes their pods would run (agents from the rendered pod specs,
+// `kubectl proxy`) run here as local processes.
+//   npm run demo -- --processes   the process-based variant
+//   npm run demo -- --tunnel      only the two-agent tunnel (seconds, no clusters)
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { createServer as netServer } from "node:net";
@@ -18,6 +21,7 @@ import { runEntangle, killAll, type AgentProcess } from "../test/helpers/agents.
 import { KUBECTL, getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../test/helpers/k8s.ts";
 import { deploymentAgent, sidecarAgent } from "../test/helpers/pods.ts";
 import { seedText } from "../test/helpers/seed.ts";
+import { cleanUp as nodesCleanUp, nodesDemo } from "./demo-nodes.ts";
 
 const t0 = Date.now();
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -139,6 +143,13 @@ async function clusterDemo(): Promise<void> {
   console.log(indent((await kubectl(b, ["get", "entanglements,services,pods", "-n", "default"])).stdout));
 }
 
+/** Why real nodes cannot run here, or undefined when they can. */
+async function noRealNodes(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return "not root";
+  const r = await run("ip", ["netns", "list"]).catch(() => undefined);
+  return r?.code === 0 ? undefined : "no network namespaces (ip netns)";
+}
+
 async function tunnelDemo(): Promise<void> {
   const token = newToken();
   step(`network token created (fingerprint ${inspectToken(token).fingerprint})`);
@@ -165,7 +176,14 @@ async function main(): Promise<number> {
     if (process.argv.includes("--tunnel")) {
       await tunnelDemo();
       step("demo OK: request through the tunnel worked");
+    } else if (process.argv.includes("--processes")) {
+      await clusterDemo();
+      step("demo OK: request through the tunnel and remote apply both worked");
+    } else if (!(await noRealNodes())) {
+      await nodesDemo();
+      step("demo OK: request through the tunnel and remote apply both worked, on real pods");
     } else {
+      step(`no real nodes here (${await noRealNodes()}): agents and kubectl proxy run as local processes`);
       await clusterDemo();
       step("demo OK: request through the tunnel and remote apply both worked");
     }
@@ -175,6 +193,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await killAll();
+    await nodesCleanUp();
     for (const f of cleanups.reverse()) await Promise.resolve(f()).catch(() => undefined);
     step("cleaned up");
   }
