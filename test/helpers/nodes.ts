@@ -18,7 +18,10 @@ export async function httpGetFromPod(kubeconfig: string, name: string, ip: strin
   const request = `GET ${path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n`;
   const script = `printf '${request}' | nc -w 10 ${ip} ${port} >/tmp/r; head -n 1 /tmp/r | grep -q ' 200 ' && cat /tmp/r`;
   const response = await runOnce(kubeconfig, name, "busybox:1.28", sh(script));
-  return response.slice(response.indexOf("\r\n\r\n") + 4);
+  // the pod log keeps lines, not their carriage returns
+  const blank = /\r?\n\r?\n/.exec(response);
+  if (!blank) throw new Error(`no HTTP body in ${JSON.stringify(response.slice(0, 200))}`);
+  return response.slice(blank.index + blank[0].length);
 }
 
 /** The log of a pod's first container, or "" while it has none. */
