@@ -16,7 +16,8 @@ export function sh(script: string): string[] {
  */
 export async function httpGetFromPod(kubeconfig: string, name: string, ip: string, port: number, path: string): Promise<string> {
   const request = `GET ${path} HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n`;
-  const script = `printf '${request}' | nc -w 10 ${ip} ${port} >/tmp/r; head -n 1 /tmp/r | grep -q ' 200 ' && cat /tmp/r`;
+  // stdin stays open: nc would half-close, and Go servers (kubectl proxy) cancel the request then
+  const script = `(printf '${request}'; sleep 10) | nc -w 10 ${ip} ${port} >/tmp/r; head -n 1 /tmp/r | grep -q ' 200 ' && cat /tmp/r`;
   const response = await runOnce(kubeconfig, name, "busybox:1.28", sh(script));
   // the pod log keeps lines, not their carriage returns
   const blank = /\r?\n\r?\n/.exec(response);
@@ -75,6 +76,20 @@ function findPodCgroup(root: string, uid: string, depth = 0): string | undefined
     if (found) return found;
   }
   return undefined;
+}
+
+/** Host PIDs of a pod's container (nodes share this machine's PID namespace). */
+export async function containerPids(kubeconfig: string, pod: string, container: string): Promise<number[]> {
+  const p = await getJson(kubeconfig, ["pod", pod]);
+  const statuses: Any[] = [...(p.status.containerStatuses ?? []), ...(p.status.initContainerStatuses ?? [])];
+  const id = String(statuses.find((c) => c.name === container)?.containerID ?? "").replace(/^\w+:\/\//, "");
+  if (!id) throw new Error(`pod ${pod} has no running container ${container}`);
+  const podDir = findPodCgroup("/sys/fs/cgroup/pids", p.metadata.uid);
+  if (!podDir) throw new Error(`no pids cgroup for pod ${pod}`);
+  return readFileSync(join(podDir, id, "cgroup.procs"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
 }
 
 const MI = 1024 * 1024;

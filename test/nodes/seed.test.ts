@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getJson, kc, kubectl, run, until } from "../helpers/k8s.ts";
 import { seedText } from "../helpers/seed.ts";
-import { agentPeakRss, httpGetFromPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
+import { agentPeakRss, containerPids, httpGetFromPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
 
 const { a, b } = inject("clusters");
 type Any = Record<string, any>;
@@ -146,5 +146,21 @@ describe("agent pods", () => {
     const ip = (await kc(b.kubeconfig, ["get", "service", "test", "-o", "jsonpath={.spec.clusterIP}"])).trim();
     expect(JSON.parse(await httpGetFromPod(b.kubeconfig, "get-api-again", ip, 8080, "/api")).kind).toBe("APIVersions");
     console.log(`[nodes] agent pod killed -> tunnel answering again: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  it("a stuck agent is restarted by its liveness probe and serves again", async () => {
+    const pods = await getJson(b.kubeconfig, ["pods", "-l", "entangle.kairos.io/entanglement=test"]);
+    const pod = pods.items.find((p: Any) => !p.metadata.deletionTimestamp && p.status.phase === "Running");
+    const restarts = pod.status.containerStatuses[0].restartCount as number;
+    const t0 = Date.now();
+    for (const pid of await containerPids(b.kubeconfig, pod.metadata.name, "entangle-agent")) process.kill(pid, "SIGSTOP");
+    await until(
+      "the stopped agent restarted",
+      async () => (await getJson(b.kubeconfig, ["pod", pod.metadata.name])).status.containerStatuses[0].restartCount > restarts,
+      120_000,
+    );
+    const ip = (await kc(b.kubeconfig, ["get", "service", "test", "-o", "jsonpath={.spec.clusterIP}"])).trim();
+    expect(JSON.parse(await httpGetFromPod(b.kubeconfig, "get-api-unstuck", ip, 8080, "/api")).kind).toBe("APIVersions");
+    console.log(`[nodes] agent stopped (SIGSTOP) -> restarted by liveness and answering: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 });
