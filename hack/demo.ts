@@ -13,7 +13,7 @@
 // `kubectl proxy`) run here as local processes.
 //   npm run demo -- --processes   the process-based variant
 //   npm run demo -- --tunnel      only the two-agent tunnel (seconds, no clusters)
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { createServer as netServer } from "node:net";
 import { newToken, inspectToken } from "../lib/p2p/token.ts";
@@ -144,10 +144,9 @@ async function clusterDemo(): Promise<void> {
 }
 
 /** Why real nodes cannot run here, or undefined when they can. */
-async function noRealNodes(): Promise<string | undefined> {
+function noRealNodes(): string | undefined {
   if (process.getuid?.() !== 0) return "not root";
-  const r = await run("ip", ["netns", "list"]).catch(() => undefined);
-  return r?.code === 0 ? undefined : "no network namespaces (ip netns)";
+  return spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status === 0 ? undefined : "no network namespaces (ip netns)";
 }
 
 async function tunnelDemo(): Promise<void> {
@@ -179,11 +178,11 @@ async function main(): Promise<number> {
     } else if (process.argv.includes("--processes")) {
       await clusterDemo();
       step("demo OK: request through the tunnel and remote apply both worked");
-    } else if (!(await noRealNodes())) {
+    } else if (!noRealNodes()) {
       await nodesDemo();
       step("demo OK: request through the tunnel and remote apply both worked, on real pods");
     } else {
-      step(`no real nodes here (${await noRealNodes()}): agents and kubectl proxy run as local processes`);
+      step(`no real nodes here (${noRealNodes()}): agents and kubectl proxy run as local processes`);
       await clusterDemo();
       step("demo OK: request through the tunnel and remote apply both worked");
     }
