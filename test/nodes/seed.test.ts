@@ -29,8 +29,10 @@ async function waitReady(kubeconfig: string, ref: string, ms = 120_000): Promise
 let token = "";
 
 beforeAll(async () => {
-  const r = await run("node_modules/.bin/node", ["bin/entangle.js", "token", "new"]);
-  token = r.stdout.trim().split("\n").pop() ?? "";
+  // A kept cluster (ENTANGLE_KEEP_CLUSTER=1) keeps its token: running pods read it at start.
+  const existing = await kubectl(a.kubeconfig, ["get", "secret", "mysecret", "-o", "jsonpath={.data.network_token}"]);
+  if (existing.code === 0 && existing.stdout) token = Buffer.from(existing.stdout, "base64").toString("utf8");
+  else token = (await run("node_modules/.bin/node", ["bin/entangle.js", "token", "new"])).stdout.trim().split("\n").pop() ?? "";
   expect(token.length).toBeGreaterThan(40);
   await kc(a.kubeconfig, ["apply", "-f", "-"], seedText("managed-cluster", token));
   await kc(b.kubeconfig, ["apply", "-f", "-"], seedText("inbound-entanglement-cluster-b", token));
