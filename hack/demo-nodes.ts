@@ -13,7 +13,7 @@ import { createServer } from "node:net";
 import { newToken, inspectToken } from "../lib/p2p/token.ts";
 import { cluster, clusterUp } from "../test/helpers/cluster.ts";
 import { getJson, kc, kubectl, run, until } from "../test/helpers/k8s.ts";
-import { httpGetFromPod, podLog } from "../test/helpers/nodes.ts";
+import { httpGetFromPod, nodeWebPod, podLog } from "../test/helpers/nodes.ts";
 import { seedText } from "../test/helpers/seed.ts";
 
 const t0 = Date.now();
@@ -64,25 +64,7 @@ export async function nodesDemo(): Promise<void> {
   step(`network token created (fingerprint ${inspectToken(token).fingerprint})`);
 
   // --- a service on A's node, reached from a pod in B ---------------------------------------
-  await kc(
-    a.kubeconfig,
-    ["apply", "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "node-web" },
-      spec: {
-        hostNetwork: true,
-        containers: [
-          {
-            name: "web",
-            image: "busybox:1.28",
-            command: ["sh", "-c", `mkdir -p /www && echo "hello from cluster A's service" > /www/index.html && exec httpd -f -p ${a.nodeIP}:8088 -h /www`],
-          },
-        ],
-      },
-    }),
-  );
+  await kc(a.kubeconfig, ["apply", "-f", "-"], nodeWebPod(a.nodeIP, 8088, "hello from cluster A's service"));
   await kc(a.kubeconfig, ["apply", "-f", "-"], seedText("outbound-entanglement", token).replace("192.168.1.1", a.nodeIP).replace('port: "80"', 'port: "8088"'));
   step(`A: a web server on the node (${a.nodeIP}:8088) and the seed's outbound Entanglement test2 (hostNetwork; host ${a.nodeIP}:8088 for 192.168.1.1:80)`);
   await kc(b.kubeconfig, ["apply", "-f", "-"], seedText("inbound-entanglement", token));

@@ -25,6 +25,17 @@ export async function httpGetFromPod(kubeconfig: string, name: string, ip: strin
   return response.slice(blank.index + blank[0].length);
 }
 
+/** A web server on the node itself: busybox httpd in a hostNetwork pod serving `body` at `/`. */
+export function nodeWebPod(nodeIP: string, port: number, body: string): string {
+  const script = `mkdir -p /www && echo "${body}" > /www/index.html && exec httpd -f -p ${nodeIP}:${port} -h /www`;
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "node-web" },
+    spec: { hostNetwork: true, containers: [{ name: "web", image: "busybox:1.28", command: sh(script) }] },
+  });
+}
+
 /** The log of a pod's first container, or "" while it has none. */
 export async function podLog(kubeconfig: string, pod: string, namespace = "default"): Promise<string> {
   const r = await kubectl(kubeconfig, ["logs", pod, "-n", namespace]);

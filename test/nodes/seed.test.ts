@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getJson, kc, kubectl, run, until } from "../helpers/k8s.ts";
 import { seedText } from "../helpers/seed.ts";
-import { agentPeakRss, containerPids, httpGetFromPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
+import { agentPeakRss, containerPids, httpGetFromPod, nodeWebPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
 
 const { a, b } = inject("clusters");
 type Any = Record<string, any>;
@@ -90,25 +90,7 @@ describe("managed cluster A reached from cluster B", () => {
 describe("the seed's outbound Entanglement with hostNetwork", () => {
   it("reaches a service on node A from a pod in B", async () => {
     // A service on the node: busybox httpd in a hostNetwork pod, on the node's address.
-    await kc(
-      a.kubeconfig,
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: "node-web" },
-        spec: {
-          hostNetwork: true,
-          containers: [
-            {
-              name: "web",
-              image: "busybox:1.28",
-              command: ["sh", "-c", `mkdir -p /www && echo hello-from-node > /www/index.html && exec httpd -f -p ${a.nodeIP}:8088 -h /www`],
-            },
-          ],
-        },
-      }),
-    );
+    await kc(a.kubeconfig, ["apply", "-f", "-"], nodeWebPod(a.nodeIP, 8088, "hello-from-node"));
     // The seed's example as written, but for its host (an address on the user's LAN there; the
     // node here: nothing of ours may send to 192.168.1.1) and the port of the service above.
     await kc(
