@@ -1,15 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { describeTarget, effectiveTarget, formerTargetsCondition, retarget, sameTarget, targetOf } from "../../lib/remote/targets.ts";
-import type { AppliedObject } from "../../lib/crds/manifests.ts";
+import { appliedConfigMap } from "../helpers/applied.ts";
 
-const rec = (name: string, state: AppliedObject["state"] = "Applied"): AppliedObject => ({
-  index: 0,
-  apiVersion: "v1",
-  kind: "ConfigMap",
-  namespace: "default",
-  name,
-  state,
-});
+const rec = appliedConfigMap;
 const A = { serviceUUID: "a", secretRef: "s" };
 const B = { serviceUUID: "b", secretRef: "s" };
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { claimOf, declaredBy, declaredKeys, keptRecords, OWNER_ANNOTATION, parseEntries, toPrune, withOwner } from "../../lib/remote/manifests.ts";
 import { sameJson, notFound } from "../../lib/k8s/api.ts";
 import type { AppliedObject } from "../../lib/crds/index.ts";
+import { appliedConfigMap } from "../helpers/applied.ts";
 
 describe("parseEntries", () => {
   it("accepts multi-document entries and Lists, and fails one entry alone with a clear message", () => {
@@ -48,14 +49,8 @@ describe("parseEntries", () => {
 });
 
 describe("toPrune", () => {
-  const obj = (name: string, state: AppliedObject["state"] = "Applied"): AppliedObject => ({
-    index: 0,
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    namespace: "default",
-    name,
-    state,
-  });
+  const obj = appliedConfigMap;
+
   it("prunes what was applied before and is no longer wanted, nothing else", () => {
     expect(toPrune([obj("a"), obj("b"), obj("c", "Failed")], [obj("a")]).map((o) => o.name)).toEqual(["b"]);
     expect(toPrune(undefined, [obj("a")])).toEqual([]);
