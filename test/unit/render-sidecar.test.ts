@@ -9,6 +9,7 @@ import {
   type PodLike,
 } from "../../lib/render/sidecar.ts";
 import { renderEntanglement } from "../../lib/render/entanglement.ts";
+import { mutatePod } from "../../lib/controller/sidecar.ts";
 import type { Entanglement } from "../../lib/crds/index.ts";
 import { seedObject } from "../helpers/seed.ts";
 
@@ -24,16 +25,17 @@ function ok(pod: PodLike) {
   return p.request;
 }
 
-/** Does what the Mutate binding does with a patch. */
+/** Runs the Mutate binding itself (lib/controller/sidecar.ts) on a copy of the pod. */
 function inject(pod: Any): Any {
-  const p = parseSidecarRequest(pod);
-  if (p.kind !== "ok" || alreadyInjected(pod)) return pod;
-  const patch = sidecarPatch(pod, p.request, opts);
   const out = structuredClone(pod);
-  out.spec.initContainers = patch.initContainers;
-  if (patch.hostNetwork) out.spec.hostNetwork = true;
-  if (patch.dnsPolicy) out.spec.dnsPolicy = patch.dnsPolicy;
-  out.metadata.annotations = { ...out.metadata.annotations, ...patch.annotations };
+  const req = {
+    Raw: out,
+    SetAnnotation(key: string, value: string) {
+      out.metadata = out.metadata ?? {};
+      out.metadata.annotations = { ...out.metadata.annotations, [key]: value };
+    },
+  };
+  mutatePod(req as unknown as Parameters<typeof mutatePod>[0], { ...opts, p2pListen: [] });
   return out;
 }
 
@@ -221,5 +223,20 @@ describe("sidecar: injection", () => {
     expect(sidecarPatch(net, ok(net), opts)).toMatchObject({ hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" });
     const ownDns = { ...net, spec: { ...net.spec, dnsPolicy: "None" } };
     expect(sidecarPatch(ownDns, ok(ownDns), opts).dnsPolicy).toBeUndefined();
+  });
+
+  it("the Mutate binding applies nethost: hostNetwork and ClusterFirstWithHostNet on the pod, a pod's own DNS policy kept", () => {
+    const net = { metadata: { labels: { ...basic, ...L({ nethost: "true" }) } }, spec: { containers: [{ name: "app" }] } };
+    const out = inject(net);
+    expect(out.spec).toMatchObject({ hostNetwork: true, dnsPolicy: "ClusterFirstWithHostNet" });
+    expect(out.spec.initContainers.map((c: Any) => c.name)).toEqual(["entangle-agent"]);
+    expect(out.metadata.annotations).toEqual({ [INJECTED_ANNOTATION]: "connect svc" });
+    expect(inject({ ...net, spec: { ...net.spec, dnsPolicy: "None" } }).spec).toMatchObject({ hostNetwork: true, dnsPolicy: "None" });
+    expect(inject({ ...net, spec: { ...net.spec, dnsPolicy: "ClusterFirst" } }).spec.dnsPolicy).toBe("ClusterFirstWithHostNet");
+    const plain = inject({ metadata: { labels: basic }, spec: { containers: [{ name: "app" }] } });
+    expect(plain.spec.hostNetwork).toBeUndefined();
+    expect(plain.spec.dnsPolicy).toBeUndefined();
+    // a pod without a spec (not possible from the API server, but the binding must not throw)
+    expect(inject({ metadata: { labels: basic } }).spec.initContainers).toHaveLength(1);
   });
 });
