@@ -91,6 +91,8 @@ describe("tunnel", () => {
     const conDown = await connect("down", [await expDown.p2pAddr()]);
     const payload = randomBytes(size);
     const [u, d] = await Promise.all([exchange(conUp.port, payload), exchange(conDown.port)]);
+    // a reset mid-transfer shows as the error, not just as a short length
+    expect([u.error, d.error]).toEqual([undefined, undefined]);
     expect(u.data.toString()).toBe(createHash("sha256").update(payload).digest("hex"));
     expect(d.data.length).toBe(size);
     expect(createHash("sha256").update(d.data).digest("hex")).toBe(down.expected);
