@@ -5,7 +5,6 @@
 // mid-transfer (a 64 MiB download through the tunnel arrived truncated).
 import { describe, expect, it } from "vitest";
 import { yamux } from "@chainsafe/libp2p-yamux";
-import { defaultLogger } from "@libp2p/logger";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import type { Stream, StreamMuxer } from "@libp2p/interface";
 
@@ -15,7 +14,7 @@ function muxers(): [StreamMuxer, StreamMuxer] {
   const factory = yamux({
     enableKeepAlive: false,
     streamOptions: { initialStreamWindowSize: WINDOW, maxStreamWindowSize: WINDOW, maxReadBufferLength: 2 * WINDOW, inactivityTimeout: 0 },
-  })({ logger: defaultLogger() } as never);
+  })();
   const [a, b] = multiaddrConnectionPair();
   return [factory.createStreamMuxer(a), factory.createStreamMuxer(b)];
 }
