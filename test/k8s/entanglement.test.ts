@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { seedText } from "../helpers/seed.ts";
-import { getJson, kc, kubectl, moduleDown, moduleUp, until, run } from "../helpers/k8s.ts";
+import { getJson, kc, kubectl, moduleDown, moduleUp, until } from "../helpers/k8s.ts";
 
 type Any = Record<string, any>;
 const CLUSTER = process.env.ENTANGLE_TEST_CLUSTER || "test";
@@ -247,30 +247,51 @@ spec: {serviceUUID: exits, secretRef: tok, host: 127.0.0.1, port: 8080}
     expect(r.stderr).toMatch(/spec.serviceUUID: Required value/);
   });
 
-  it("a module restart mid-reconcile leaves exactly one Deployment per Entanglement", async () => {
-    const many = Array.from(
-      { length: 8 },
-      (_, i) =>
-        `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: many-${i}, namespace: default}\nspec: {serviceUUID: many-${i}, secretRef: mysecret, host: 127.0.0.1, port: ${8000 + i}}\n`,
-    ).join("---\n");
-    await applyYaml(many);
-    await run("bash", ["hack/module.sh", "down", CLUSTER]); // killed while it works through them
-    await moduleUp(CLUSTER, { ENTANGLE_PEERS: "127.0.0.1:4001", ENTANGLE_AGENT_IMAGE: "example.test/entangle:ci" });
-    const deps = await until(
-      "8 Deployments",
+  it("a module killed mid-reconcile: after its restart exactly one Deployment per Entanglement, and edits made while it was down are applied", async () => {
+    const MODULE_ENV = { ENTANGLE_PEERS: "127.0.0.1:4001", ENTANGLE_AGENT_IMAGE: "example.test/entangle:ci" };
+    const many = (port: number) =>
+      Array.from(
+        { length: 8 },
+        (_, i) =>
+          `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata: {name: many-${i}, namespace: default}\nspec: {serviceUUID: many-${i}, secretRef: mysecret, host: 127.0.0.1, port: ${port + i}}\n`,
+      ).join("---\n");
+    const mine = async () =>
+      (await getJson(kcfg, ["deployments", "-n", "default", "-l", "app.kubernetes.io/managed-by=entangle"])).items.filter((x: Any) =>
+        x.metadata.name.startsWith("entangle-many-"),
+      );
+    await moduleDown(CLUSTER);
+    await applyYaml(many(8000));
+    await moduleUp(CLUSTER, MODULE_ENV);
+    // killed as soon as it has made one: some Deployments exist with the old spec, others not yet
+    await until("a first Deployment", async () => (await mine()).length > 0, 60_000);
+    await moduleDown(CLUSTER);
+    const atKill = (await mine()).length;
+    await applyYaml(many(9000)); // every CR edited while no module runs (generation 2)
+    await moduleUp(CLUSTER, MODULE_ENV);
+
+    const crs = await until(
+      "every Entanglement reconciled at generation 2",
       async () => {
-        const d = await getJson(kcfg, ["deployments", "-n", "default", "-l", "app.kubernetes.io/managed-by=entangle"]);
-        const mine = d.items.filter((x: Any) => x.metadata.name.startsWith("entangle-many-"));
-        return mine.length === 8 && mine;
+        const items = (await getJson(kcfg, ["entanglements", "-n", "default"])).items.filter((x: Any) => x.metadata.name.startsWith("many-"));
+        return items.length === 8 && items.every((x: Any) => x.metadata.generation === 2 && x.status?.observedGeneration === 2) && items;
       },
-      60_000,
+      90_000,
     );
-    expect(new Set(deps.map((d: Any) => d.metadata.name)).size).toBe(8);
-    const rs = await getJson(kcfg, ["replicasets", "-n", "default"]);
-    for (let i = 0; i < 8; i++)
-      expect(rs.items.filter((r: Any) => r.metadata.ownerReferences?.[0]?.name === `entangle-many-${i}`).length).toBeLessThanOrEqual(1);
+    const deps = await mine();
+    expect(
+      deps.map((d: Any) => d.metadata.name),
+      `${atKill} of 8 Deployments existed when the module was killed`,
+    ).toEqual(expect.arrayContaining(Array.from({ length: 8 }, (_, i) => `entangle-many-${i}`)));
+    expect(deps).toHaveLength(8);
+    for (const cr of crs) {
+      const i = Number(cr.metadata.name.slice("many-".length));
+      const dep = deps.find((d: Any) => d.metadata.name === `entangle-many-${i}`);
+      expect(dep.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: "Entanglement", uid: cr.metadata.uid, controller: true })]);
+      // the edit made while the module was down reached every Deployment, old or new
+      expect(dep.spec.template.spec.containers[0].args.slice(0, 6)).toEqual(["agent", "expose", "--service", `many-${i}`, "--target", `127.0.0.1:${9000 + i}`]);
+    }
     await kc(kcfg, ["delete", "entanglements", ...Array.from({ length: 8 }, (_, i) => `many-${i}`), "-n", "default"]);
-  });
+  }, 240_000); // two module starts and a stop (50 s measured)
 });
 
 describe("sidecar injection", () => {
