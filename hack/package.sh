@@ -19,3 +19,16 @@ if [ -d dist/entangle-chart ]; then
   cp "$crds" dist/entangle-chart/crds/crds.yaml
   echo "package: dist/entangle-chart/crds/crds.yaml" >&2
 fi
+
+# the sidecar guard (a ValidatingAdmissionPolicy) ships with the module, so uninstalling removes it
+node=node_modules/.bin/node
+[ -x "$node" ] || node=node
+module_yaml=dist/pepr-module-entangle.yaml
+if ! grep -q "name: entangle-sidecar-guard" "$module_yaml"; then
+  { echo "---"; "$node" hack/guard-yaml.ts; } >>"$module_yaml"
+  echo "package: sidecar guard added to $module_yaml" >&2
+fi
+if [ -d dist/entangle-chart/templates ]; then
+  "$node" hack/guard-yaml.ts >dist/entangle-chart/templates/sidecar-guard.yaml
+  echo "package: dist/entangle-chart/templates/sidecar-guard.yaml" >&2
+fi

@@ -3,11 +3,12 @@
 // the pepr-system namespace, the PeprStore CRD, and the mutating/validating webhook
 // configurations whose rules come from the capabilities' bindings.
 //   node hack/module/webhooks.ts up URL CA_FILE API_PATH     (KUBECONFIG from the environment)
-//   node hack/module/webhooks.ts down
+//   node hack/module/webhooks.ts down                         (also removes the sidecar guard)
 import { readFileSync } from "node:fs";
 import { K8s, kind } from "pepr";
 import cfg from "../../package.json" with { type: "json" };
 import { capabilities } from "../../capabilities/index.ts";
+import { removeSidecarGuard } from "../../lib/admission/apply.ts";
 
 const name = `pepr-${cfg.pepr.uuid}`;
 const ignoredNamespaces = ["kube-system", "pepr-system", ...(cfg.pepr.alwaysIgnore?.namespaces ?? [])];
@@ -89,7 +90,9 @@ async function up(url: string, caFile: string, apiPath: string): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  // without the module, a webhook with failurePolicy Fail would block every pod creation
+  // the module's webhooks and the sidecar guard its watcher applied (it would refuse pods that
+  // ask for the sidecar once no module runs)
+  await removeSidecarGuard();
   await K8s(kind.MutatingWebhookConfiguration)
     .Delete(name)
     .catch(() => undefined);

@@ -141,6 +141,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
     }
     return;
   }
+  // admitted while the module was down (its webhooks fail open), Pepr never added the finalizer:
+  // without it, deleting the CR would leave its remote objects behind
+  if (!cr.metadata?.finalizers?.includes(PEPR_FINALIZER)) await addFinalizer(cr);
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   const namespace = cr.metadata!.namespace!;
   const target = targetOf(cr.spec!);
@@ -489,6 +492,13 @@ function ensureResync(): void {
     }
   }, RESYNC_MS);
   resync.unref();
+}
+
+async function addFinalizer(cr: Manifests): Promise<void> {
+  const patch = cr.metadata?.finalizers
+    ? { op: "add" as const, path: "/metadata/finalizers/-", value: PEPR_FINALIZER }
+    : { op: "add" as const, path: "/metadata/finalizers", value: [PEPR_FINALIZER] };
+  await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([patch]);
 }
 
 async function releaseFinalizer(cr: Manifests): Promise<void> {

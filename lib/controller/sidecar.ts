@@ -1,15 +1,30 @@
-// Sidecar injection at Pod admission. Mutate adds the agent; Validate (which runs after all
+// Sidecar injection at Pod admission. Mutate adds the agent, or marks why not (labels incomplete:
+// NOT_INJECTED_ANNOTATION, which the sidecar guard reads); Validate (which runs after all
 // mutations) admits every pod but attaches warnings that `kubectl` prints when labels are
-// incomplete (pod left untouched) or the Secret is missing (the sidecar then waits for it,
-// and the pod's status says why: CreateContainerConfigError naming the Secret).
+// incomplete or the Secret is missing (the sidecar then waits for it, and the pod's status says
+// why: CreateContainerConfigError naming the Secret).
 import type { PeprMutateRequest, PeprValidateRequest, a } from "pepr";
-import { INJECTED_ANNOTATION, parseSidecarRequest, alreadyInjected, sidecarPatch, sidecarWarnings } from "../render/sidecar.ts";
+import {
+  INJECTED_ANNOTATION,
+  NOT_INJECTED_ANNOTATION,
+  alreadyInjected,
+  notInjectedReason,
+  parseSidecarRequest,
+  sidecarPatch,
+  sidecarWarnings,
+} from "../render/sidecar.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 
 export function mutatePod(req: PeprMutateRequest<a.Pod>, cfg: ModuleConfig = moduleConfig()): void {
   const pod = req.Raw;
   const parsed = parseSidecarRequest(pod);
+  // marked, so the sidecar guard (lib/admission) knows the webhook saw it
+  const skipped = notInjectedReason(pod, parsed);
+  if (skipped !== undefined) {
+    req.SetAnnotation(NOT_INJECTED_ANNOTATION, skipped);
+    return;
+  }
   if (parsed.kind !== "ok" || alreadyInjected(pod)) return;
   const patch = sidecarPatch(pod, parsed.request, cfg);
   pod.spec = pod.spec ?? { containers: [] };

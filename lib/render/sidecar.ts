@@ -26,7 +26,9 @@ import {
 
 export const PREFIX = "entanglement.kairos.io/";
 export const INJECTED_ANNOTATION = `${PREFIX}injected`;
-const REQUIRED = ["name", "service", "target_port"] as const;
+/** Set by the webhook on a pod that asks for the sidecar but does not get it: why (the guard reads it). */
+export const NOT_INJECTED_ANNOTATION = `${PREFIX}not-injected`;
+export const REQUIRED = ["name", "service", "target_port"] as const;
 const OPTIONAL = ["direction", "host", "nethost", "health_port"];
 
 export interface SidecarRequest {
@@ -64,7 +66,9 @@ function settings(pod: PodLike): Map<string, string> {
   for (const source of [pod.metadata?.labels, pod.metadata?.annotations]) {
     for (const [k, v] of Object.entries(source ?? {})) if (k.startsWith(PREFIX)) out.set(k.slice(PREFIX.length), v.trim());
   }
-  out.delete("injected"); // our own mark, not a request
+  // our own marks, not requests
+  out.delete("injected");
+  out.delete("not-injected");
   return out;
 }
 
@@ -147,9 +151,16 @@ export function alreadyInjected(pod: PodLike): boolean {
  */
 export function sidecarWarnings(pod: PodLike, parsed: SidecarParse): string[] {
   if (parsed.kind === "none") return [];
-  if (parsed.kind === "incomplete") return [parsed.message];
+  const skipped = notInjectedReason(pod, parsed);
+  return parsed.kind === "incomplete" ? [parsed.message] : [...parsed.warnings, ...(skipped !== undefined ? [skipped] : [])];
+}
+
+/** Why a pod that asks for the sidecar does not get it (NOT_INJECTED_ANNOTATION), or undefined. */
+export function notInjectedReason(pod: PodLike, parsed: SidecarParse): string | undefined {
+  if (parsed.kind === "none") return undefined;
+  if (parsed.kind === "incomplete") return parsed.message;
   const clash = pod.metadata?.annotations?.[INJECTED_ANNOTATION] === undefined && alreadyInjected(pod);
-  return [...parsed.warnings, ...(clash ? [`entangle sidecar not injected: the pod already has a container named ${AGENT_CONTAINER}`] : [])];
+  return clash ? `entangle sidecar not injected: the pod already has a container named ${AGENT_CONTAINER}` : undefined;
 }
 
 /** Value of INJECTED_ANNOTATION: what was injected, for `kubectl describe`. */

@@ -57,6 +57,8 @@ const EXPECTED_RULES: Record<string, string[]> = {
   "/events": ["create"],
   "apiextensions.k8s.io/customresourcedefinitions": ["create", "get", "patch"], // ours + Pepr's store CRD, by name
   "pepr.dev/peprstores": ["create", "get", "list", "patch", "watch"], // Pepr's store
+  "admissionregistration.k8s.io/validatingadmissionpolicies": ["create", "get", "patch"], // the sidecar guard, by name
+  "admissionregistration.k8s.io/validatingadmissionpolicybindings": ["create", "get", "patch"],
 };
 const CRD_NAMES = ["entanglements.entangle.kairos.io", "manifests.entangle-proxy.kairos.io", "peprstores.pepr.dev"];
 
@@ -192,6 +194,8 @@ describe("packaging: npm run build", () => {
       ...attrs("", "events", ["create"], ns("default")),
       ...CRD_NAMES.flatMap((name) => attrs("apiextensions.k8s.io", "customresourcedefinitions", ["get", "create", "patch"], { name })),
       ...attrs("pepr.dev", "peprstores", ["get", "list", "watch", "create", "patch"], ns("pepr-system")),
+      ...attrs("admissionregistration.k8s.io", "validatingadmissionpolicies", ["get", "create", "patch"], { name: "entangle-sidecar-guard" }),
+      ...attrs("admissionregistration.k8s.io", "validatingadmissionpolicybindings", ["get", "create", "patch"], { name: "entangle-sidecar-guard" }),
     ];
     const denied: Attr[] = [
       ...attrs("", "pods", ["get", "create", "patch", "delete"], ns("default")),
@@ -205,6 +209,8 @@ describe("packaging: npm run build", () => {
       ...attrs("apiextensions.k8s.io", "customresourcedefinitions", ["list"]),
       ...attrs("rbac.authorization.k8s.io", "clusterroles", ["create", "escalate"]),
       ...attrs("admissionregistration.k8s.io", "mutatingwebhookconfigurations", ["create"]),
+      ...attrs("admissionregistration.k8s.io", "validatingadmissionpolicies", ["create", "patch"], { name: "someone-elses" }),
+      ...attrs("admissionregistration.k8s.io", "validatingadmissionpolicies", ["delete", "list"]),
     ];
     // the RBAC authorizer sees new bindings through an informer: wait for ours
     await until("the ClusterRoleBinding to take effect", async () => (await review(kubeconfig, allowed.slice(0, 1)))[0].allowed, 10_000);

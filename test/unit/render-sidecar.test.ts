@@ -6,6 +6,7 @@ import {
   sidecarWarnings,
   alreadyInjected,
   INJECTED_ANNOTATION,
+  NOT_INJECTED_ANNOTATION,
   type PodLike,
 } from "../../lib/render/sidecar.ts";
 import { renderEntanglement } from "../../lib/render/entanglement.ts";
@@ -166,7 +167,9 @@ describe("sidecar: parsing", () => {
       expect(bad).toMatchObject({ kind: "incomplete", missing: [], invalid: [`entanglement.kairos.io/${key}`] });
       if (bad.kind === "incomplete") expect(bad.message).toContain(`entanglement.kairos.io/${key}`);
       const pod = { metadata: { labels: basic, annotations: extra }, spec: { containers: [{ name: "app" }] } };
-      expect(inject(pod)).toEqual(pod);
+      // nothing injected; only marked with why, for kubectl describe and the sidecar guard
+      const message = bad.kind === "incomplete" ? bad.message : "";
+      expect(inject(pod)).toEqual({ ...pod, metadata: { ...pod.metadata, annotations: { ...extra, [NOT_INJECTED_ANNOTATION]: message } } });
     }
   });
 });
@@ -188,7 +191,7 @@ describe("sidecar: warnings at admission", () => {
 
   it("a container of the pod's own named entangle-agent prevents injection, with a warning", () => {
     const clash = pod({}, [{ name: "entangle-agent" }]);
-    expect(inject(clash)).toEqual(clash);
+    expect(inject(clash)).toEqual({ ...clash, metadata: { ...clash.metadata, annotations: { [NOT_INJECTED_ANNOTATION]: warnings(clash)[0] } } });
     expect(warnings(clash)).toEqual([expect.stringContaining("entangle-agent")]);
     expect(warnings(inject(pod({})))).toEqual([]); // our own, injected sidecar is no clash
   });
