@@ -1,7 +1,13 @@
 // Entanglement controller and sidecar injection: Pepr bindings only, logic in lib/.
 import { Capability, a } from "pepr";
 import { Entanglement } from "../lib/crds/index.ts";
-import { reconcileEntanglement, reconcileOwnerOf, reconcileOwnerOfPod, reconcileUsersOfSecret } from "../lib/controller/entanglement.ts";
+import {
+  reconcileEntanglement,
+  reconcileOwnerOf,
+  reconcileOwnerOfPod,
+  reconcileUsersOfSecret,
+  reconcileUsersOfService,
+} from "../lib/controller/entanglement.ts";
 import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
 import { moduleConfig } from "../lib/config.ts";
 
@@ -30,6 +36,14 @@ When(a.Pod)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((pod) => reconcileOwnerOfPod(pod));
+
+// spec.serviceRef: its Service created, changed or deleted after the Entanglement
+When(a.Service)
+  .IsCreatedOrUpdated()
+  .Watch((svc) => reconcileUsersOfService(svc));
+When(a.Service)
+  .IsDeleted()
+  .Watch((svc) => reconcileUsersOfService(svc));
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status
 When(a.Secret)

@@ -1,6 +1,7 @@
 // Module settings from its environment (Pepr passes the module's env through).
 import { Log } from "pepr";
 import { toMultiaddr, toPeerMultiaddr } from "./p2p/addr.ts";
+import { LOG_LEVELS, normalizeLogLevel } from "./render/agent.ts";
 
 export interface ModuleConfig {
   /** agent image for rendered Deployments and sidecars */
@@ -10,6 +11,8 @@ export interface ModuleConfig {
   peers: string[];
   /** where the module's own libp2p node (remote manifests) listens */
   p2pListen: string[];
+  /** ENTANGLE_AGENT_LOG_LEVEL: every agent's ENTANGLE_LOG_LEVEL (a sidecar's log_level wins) */
+  logLevel?: string;
 }
 
 export const DEFAULT_AGENT_IMAGE = "ghcr.io/entangle-ts/entangle:0.1.0";
@@ -45,6 +48,10 @@ function validEntries(values: string[], check: (v: string) => unknown): { ok: st
  */
 export function parseModuleConfig(env: NodeJS.ProcessEnv): { config: ModuleConfig; problems: string[] } {
   const peers = validEntries(splitList(env.ENTANGLE_PEERS), (p) => toPeerMultiaddr(p, "ENTANGLE_PEERS"));
+  // a level the agent does not know would make every agent exit: dropped (agents log at info)
+  const rawLevel = env.ENTANGLE_AGENT_LOG_LEVEL?.trim() || undefined;
+  const logLevel = normalizeLogLevel(rawLevel);
+  const levelProblems = rawLevel && !logLevel ? [`ENTANGLE_AGENT_LOG_LEVEL ${JSON.stringify(rawLevel)} is not one of ${LOG_LEVELS.join(", ")}: ignored`] : [];
   const listen = validEntries(splitList(env.ENTANGLE_P2P_LISTEN || DEFAULT_P2P_LISTEN), (a) => toMultiaddr(a, "ENTANGLE_P2P_LISTEN"));
   return {
     config: {
@@ -52,8 +59,9 @@ export function parseModuleConfig(env: NodeJS.ProcessEnv): { config: ModuleConfi
       imagePullPolicy: env.ENTANGLE_AGENT_PULL_POLICY?.trim() || undefined,
       peers: peers.ok,
       p2pListen: listen.ok.length > 0 ? listen.ok : [DEFAULT_P2P_LISTEN],
+      logLevel,
     },
-    problems: [...peers.problems, ...listen.problems],
+    problems: [...peers.problems, ...listen.problems, ...levelProblems],
   };
 }
 

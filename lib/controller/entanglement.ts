@@ -5,6 +5,7 @@
 import { K8s, kind, Log } from "pepr";
 import { Entanglement, setCondition, type Condition, type EntanglementStatus } from "../crds/index.ts";
 import { ENTANGLEMENT_LABEL, MANAGED_BY, objectName, renderEntanglement, serviceName } from "../render/entanglement.ts";
+import { resolveServiceRef, type ServiceRefTarget } from "../render/service-ref.ts";
 import { agentFailure, type AgentFailure } from "./agent-failure.ts";
 import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
@@ -26,12 +27,13 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   if (!cr || cr.metadata?.deletionTimestamp) return;
   const namespace = cr.metadata!.namespace!;
   const generation = cr.metadata?.generation;
-  const rendered = renderEntanglement(cr, cfg);
+  const rendered = renderEntanglement(cr, cfg, await lookUpServiceRef(cr));
   if (!rendered.ok) {
+    // a Service of spec.serviceRef missing or ambiguous: pending, and its watch brings us back
     await writeStatus(
       cr,
       { type: "Ready", status: "False", reason: rendered.reason, message: rendered.message, observedGeneration: generation },
-      { lastError: rendered.message, phase: "Invalid" },
+      { lastError: rendered.message, phase: rendered.reason === "InvalidSpec" ? "Invalid" : "Pending" },
     );
     return;
   }
@@ -94,6 +96,15 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     extra = { ...extra, phase: "Error", lastError: message };
   }
   await writeStatus(cr, { ...ready, observedGeneration: generation }, extra);
+}
+
+/** What spec.serviceRef points at (outbound only; the renderer refuses it on inbound). */
+async function lookUpServiceRef(cr: Entanglement): Promise<ServiceRefTarget | undefined> {
+  const spec = cr.spec;
+  if (spec?.serviceRef === undefined || spec.inbound === true) return undefined;
+  const namespace = cr.metadata!.namespace!;
+  const service = await current(kind.Service, namespace, spec.serviceRef);
+  return resolveServiceRef({ name: spec.serviceRef, namespace, port: spec.port }, service);
 }
 
 /**
@@ -193,10 +204,18 @@ export async function reconcileOwnerOfPod(pod: kind.Pod): Promise<void> {
 
 /** Re-reconciles every Entanglement in the namespace that uses this Secret. */
 export async function reconcileUsersOfSecret(secret: kind.Secret): Promise<void> {
-  const namespace = secret.metadata?.namespace;
+  await reconcileWhere(secret.metadata?.namespace, (cr) => cr.spec?.secretRef === secret.metadata?.name);
+}
+
+/** Re-reconciles every Entanglement in the namespace whose spec.serviceRef names this Service (created, changed, deleted). */
+export async function reconcileUsersOfService(service: kind.Service): Promise<void> {
+  await reconcileWhere(service.metadata?.namespace, (cr) => cr.spec?.serviceRef === service.metadata?.name);
+}
+
+async function reconcileWhere(namespace: string | undefined, uses: (cr: Entanglement) => boolean): Promise<void> {
   if (!namespace) return;
   const list = await K8s(Entanglement).InNamespace(namespace).Get();
-  for (const cr of list.items) if (cr.spec?.secretRef === secret.metadata?.name) await reconcileEntanglement(cr);
+  for (const cr of list.items) if (uses(cr)) await reconcileEntanglement(cr);
 }
 
 async function latest(cr: Entanglement): Promise<Entanglement | undefined> {

@@ -27,8 +27,8 @@ import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
 import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
+import { executedNow, keepsRemoteObjects } from "../remote/compat.ts";
 
-export const ORPHAN_ANNOTATION = "entangle-proxy.kairos.io/orphan";
 const PEPR_FINALIZER = "pepr.dev/finalizer";
 const FIELD_MANAGER = "entangle-proxy";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
@@ -317,7 +317,7 @@ async function sameTokenTarget(
  */
 async function clearFormerTargets(cr: Manifests, formers: FormerTarget[]): Promise<FormerTarget[]> {
   if (formers.length === 0) return formers;
-  if (cr.metadata?.annotations?.[ORPHAN_ANNOTATION] === "true") {
+  if (keepsRemoteObjects(cr.metadata?.annotations)) {
     for (const f of formers)
       await emitEvent(cr, "Normal", "RemoteObjectsOrphaned", `left ${describeObjects(f.applied)} in ${describeTarget(f)} (orphan annotation)`);
     return [];
@@ -404,6 +404,7 @@ async function writeStatus(
     target,
     formerTargets: formerTargets.length > 0 ? formerTargets : null,
     appliedCount: applied.filter((a) => a.state === "Applied").length,
+    executed: executedNow(old, generation, ready),
     lastSync: old.lastSync,
   };
   const prevReady = old.conditions?.find((c) => c.type === "Ready");
@@ -429,7 +430,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
   };
   const targets = [current, ...(cr.status?.formerTargets ?? [])].filter((t) => t.applied.length > 0);
   if (targets.length === 0) return true;
-  if (cr.metadata?.annotations?.[ORPHAN_ANNOTATION] === "true") {
+  if (keepsRemoteObjects(cr.metadata?.annotations)) {
     Log.info({ key, objects: targets.flatMap((t) => t.applied).length }, "Manifests deleted with orphan annotation: remote objects kept");
     return true;
   }

@@ -3,6 +3,7 @@
 import yaml from "js-yaml";
 import { SERVICE_NAME_MAX, SERVICE_NAME_PATTERN } from "../p2p/service-name.ts";
 import { RESERVED_ENV, SECRET_NAME_MAX, SECRET_NAME_PATTERN } from "../render/agent.ts";
+import { SERVICE_REF_PATTERN } from "../render/service-ref.ts";
 
 /** metav1.Condition; the controllers always fill reason, message and lastTransitionTime. */
 const conditions = {
@@ -69,8 +70,15 @@ export const entanglementCrd = crd(
     properties: {
       spec: {
         type: "object",
-        // port too: both directions need it, and a refused apply is clearer than a status
-        required: ["serviceUUID", "secretRef", "port"],
+        // port too (unless serviceRef names a Service with one port): a refused apply is clearer than a status
+        required: ["serviceUUID", "secretRef"],
+        "x-kubernetes-validations": [
+          { rule: "has(self.port) || has(self.serviceRef)", message: "spec.port is required (it may be left out only with spec.serviceRef)" },
+          {
+            rule: "!has(self.serviceRef) || !has(self.inbound) || !self.inbound",
+            message: "spec.serviceRef applies to outbound Entanglements only (an inbound agent listens on spec.host)",
+          },
+        ],
         properties: {
           serviceUUID: serviceUUID("name of the service on the network"),
           secretRef,
@@ -90,6 +98,13 @@ export const entanglementCrd = crd(
                 message: "port must be a number from 1 to 65535",
               },
             ],
+          },
+          serviceRef: {
+            type: "string",
+            maxLength: 63,
+            pattern: SERVICE_REF_PATTERN,
+            description:
+              "outbound: name of a Service in this namespace to forward to (<name>.<namespace>.svc.cluster.local) instead of host; port from spec.port or the Service's only port",
           },
           hostNetwork: { type: "boolean", description: "run the agent in the host network namespace" },
           inbound: { type: "boolean", description: "true: make the remote service reachable here (Deployment + Service)" },
@@ -206,6 +221,7 @@ export const manifestsCrd = crd(
           observedGeneration: { type: "integer" },
           lastSync: { type: "string", format: "date-time" },
           appliedCount: { type: "integer" },
+          executed: { type: "boolean", description: "true once every entry of spec.manifests is applied (the original entangle-proxy's field)" },
           conditions,
           applied: appliedObjects,
           target: { type: "object", required: ["serviceUUID", "secretRef"], properties: manifestsTarget },

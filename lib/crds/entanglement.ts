@@ -31,6 +31,8 @@ export interface EntanglementSpec {
   secretRef: string;
   /** outbound: host to forward to; inbound: address to listen on */
   host?: string;
+  /** outbound: a Service in this namespace to forward to instead of `host` (the original's field) */
+  serviceRef?: string;
   /** the seed writes it as a string ("80"); integers are accepted too */
   port?: string | number;
   hostNetwork?: boolean;

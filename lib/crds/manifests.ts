@@ -42,6 +42,8 @@ export interface ManifestsStatus {
   formerTargets?: FormerTarget[];
   /** entries of `applied` in state Applied: a printer column cannot count an array */
   appliedCount?: number;
+  /** every entry of spec.manifests applied (the original entangle-proxy's field, for scripts) */
+  executed?: boolean;
   /** RFC 3339 time the status last changed */
   lastSync?: string;
 }

@@ -24,6 +24,8 @@ export interface AgentOptions {
    *  take theirs from the pod (entanglement.kairos.io/health_port). */
   healthPort?: number;
   imagePullPolicy?: string;
+  /** ENTANGLE_LOG_LEVEL of the agent (a LOG_LEVELS entry); unset: the agent's default, info */
+  logLevel?: string;
 }
 
 export interface AgentSpec {
@@ -77,6 +79,8 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     // the pod IP last, so that what --health-listen expands to is always ours
     env: [
       { name: TOKEN_ENV, valueFrom: { secretKeyRef: { name: spec.secretRef, key: TOKEN_KEY } } },
+      // the module's (or the pod's) level, unless spec.env sets its own
+      ...(opts.logLevel && !spec.env?.some((e) => e.name === LOG_LEVEL_ENV) ? [{ name: LOG_LEVEL_ENV, value: opts.logLevel }] : []),
       ...(spec.env ?? []),
       { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
     ],
@@ -100,6 +104,21 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
  */
 export function healthListen(port: number): string {
   return `[$(${POD_IP_ENV})]:${port}`;
+}
+
+/** The agent's log level variable (lib/p2p/log.ts reads it) and the levels it knows (pino's). */
+export const LOG_LEVEL_ENV = "ENTANGLE_LOG_LEVEL";
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+/**
+ * A level the agent accepts, from what users of the original wrote (its chart's
+ * sidecar.logLevel, edgevpn's --log-level): case-insensitive, "warning" for warn. Anything
+ * else is undefined: the agent would exit on an unknown level.
+ */
+export function normalizeLogLevel(value: string | undefined): string | undefined {
+  const level = value?.trim().toLowerCase();
+  if (level === "warning") return "warn";
+  return level && LOG_LEVELS.includes(level) ? level : undefined;
 }
 
 /** A Secret name (DNS-1123 subdomain): the CRD's secretRef and the sidecar's /name follow it. */

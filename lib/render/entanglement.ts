@@ -3,6 +3,7 @@
 import type { kind } from "pepr";
 import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
+import type { ServiceRefTarget } from "./service-ref.ts";
 import {
   RESERVED_ENV,
   agentContainer,
@@ -17,7 +18,8 @@ import {
 
 export type RenderResult =
   | { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" }
-  | { ok: false; reason: "InvalidSpec"; message: string };
+  | { ok: false; reason: "InvalidSpec"; message: string }
+  | Extract<ServiceRefTarget, { ok: false }>;
 
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "entangle" };
 export const ENTANGLEMENT_LABEL = "entangle.kairos.io/entanglement";
@@ -51,7 +53,12 @@ export function serviceName(name: string): string {
 
 const invalid = (message: string): RenderResult => ({ ok: false, reason: "InvalidSpec", message });
 
-export function renderEntanglement(cr: Entanglement, opts: AgentOptions): RenderResult {
+/**
+ * `serviceTarget`: what spec.serviceRef resolved to (resolveServiceRef in service-ref.ts; the
+ * controller looks the Service up first). It replaces spec.host and spec.port; when it could
+ * not be resolved, its reason is the result once the rest of the spec is valid.
+ */
+export function renderEntanglement(cr: Entanglement, opts: AgentOptions, serviceTarget?: ServiceRefTarget): RenderResult {
   const spec = cr.spec;
   const name = cr.metadata?.name ?? "";
   const namespace = cr.metadata?.namespace ?? "default";
@@ -64,10 +71,19 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions): Render
   if (secretProblem !== undefined) return invalid(`spec.secretRef ${secretProblem}, got ${JSON.stringify(spec.secretRef)}`);
   const reserved = (spec.env ?? []).find((e) => RESERVED_ENV.includes(e?.name));
   if (reserved !== undefined) return invalid(`spec.env must not set ${reserved.name}: the network token comes from spec.secretRef only`);
-  const port = parsePort(spec.port);
-  if (port === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}`);
   const inbound = spec.inbound === true;
-  const host = normalizeHost(spec.host?.trim() || "127.0.0.1");
+  const specPort = parsePort(spec.port);
+  if (spec.port !== undefined && specPort === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port)}`);
+  let target: { host: string; port: number } | undefined;
+  if (spec.serviceRef !== undefined) {
+    if (inbound) return invalid("spec.serviceRef applies to outbound Entanglements only (an inbound agent listens on spec.host)");
+    if (!serviceTarget) return invalid(`spec.serviceRef: Service ${spec.serviceRef} was not looked up`);
+    if (!serviceTarget.ok) return serviceTarget;
+    target = serviceTarget;
+  }
+  const port = target ? target.port : specPort;
+  if (port === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port ?? null)}`);
+  const host = target ? target.host : normalizeHost(spec.host?.trim() || "127.0.0.1");
   if (host === undefined) return invalid(`spec.host must be a host name or an IP address, got ${JSON.stringify(spec.host)}`);
   // An inbound agent serves its Service, which reaches it on the pod IP: listening on the
   // seed's `host: 127.0.0.1` would make it unreachable, so loopback means all interfaces of the

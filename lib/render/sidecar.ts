@@ -5,7 +5,9 @@
 //   entanglement.kairos.io/direction    "entangle" = expose host:target_port; else connect,
 //                                       listening on host:target_port inside the pod
 //   entanglement.kairos.io/host         default 127.0.0.1
-//   entanglement.kairos.io/nethost      "true" = hostNetwork
+//   entanglement.kairos.io/nethost      "true" = hostNetwork; "false" (the default) = the pod's own
+//                                       network (the original's default was the host network)
+//   entanglement.kairos.io/log_level    the agent's log level (default: the module's ENTANGLE_AGENT_LOG_LEVEL)
 //   entanglement.kairos.io/env.NAME     extra env for the agent
 //   entanglement.kairos.io/health_port  agent health port (default 8089, moved off ports in use)
 // Annotations win over labels (label values cannot hold every character).
@@ -13,10 +15,12 @@ import type { EnvVar } from "../crds/entanglement.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
 import {
   AGENT_CONTAINER,
+  LOG_LEVELS,
   RESERVED_ENV,
   agentContainer,
   formatAddress,
   normalizeHost,
+  normalizeLogLevel,
   parsePort,
   pickHealthPort,
   secretNameProblem,
@@ -29,7 +33,7 @@ export const INJECTED_ANNOTATION = `${PREFIX}injected`;
 /** Set by the webhook on a pod that asks for the sidecar but does not get it: why (the guard reads it). */
 export const NOT_INJECTED_ANNOTATION = `${PREFIX}not-injected`;
 export const REQUIRED = ["name", "service", "target_port"] as const;
-const OPTIONAL = ["direction", "host", "nethost", "health_port"];
+const OPTIONAL = ["direction", "host", "nethost", "health_port", "log_level"];
 
 export interface SidecarRequest {
   secret: string;
@@ -40,6 +44,8 @@ export interface SidecarRequest {
   hostNetwork: boolean;
   healthPort: number;
   env: EnvVar[];
+  /** entanglement.kairos.io/log_level, normalized; unset: the module's level */
+  logLevel?: string;
 }
 
 export type SidecarParse =
@@ -106,6 +112,8 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
     else if (ENV_NAME.test(k.slice(4))) env.push({ name: k.slice(4), value: v });
     else bad(k, "does not name a valid environment variable");
   }
+  const logLevel = s.has("log_level") ? normalizeLogLevel(s.get("log_level")) : undefined;
+  if (s.has("log_level") && logLevel === undefined) bad("log_level", `must be one of ${LOG_LEVELS.join(", ")}`);
   const nethost = s.get("nethost")?.toLowerCase();
   if (nethost !== undefined && nethost !== "true" && nethost !== "false") bad("nethost", 'must be "true" or "false"');
 
@@ -134,6 +142,7 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
       hostNetwork: nethost === "true",
       healthPort: healthPort ?? pickHealthPort([port!, ...declared]),
       env,
+      ...(logLevel ? { logLevel } : {}),
     },
     warnings,
   };
@@ -185,7 +194,7 @@ export function renderSidecar(request: SidecarRequest, opts: AgentOptions): Cont
       env: request.env,
       readiness: false,
     },
-    opts,
+    request.logLevel ? { ...opts, logLevel: request.logLevel } : opts,
   );
   return {
     ...container,

@@ -7,6 +7,7 @@ import { newToken } from "../../lib/p2p/token.ts";
 import { seedObject, seedObjects, seedText } from "../helpers/seed.ts";
 import { getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../helpers/k8s.ts";
 import { runEntangle, killAll, type AgentProcess } from "../helpers/agents.ts";
+import { managedClusterAndRelay } from "../helpers/managed.ts";
 
 type Any = Record<string, any>;
 const CONTROL = process.env.ENTANGLE_TEST_CLUSTER || "test";
@@ -48,15 +49,7 @@ async function managedHas(kind: string, name: string): Promise<boolean> {
 
 beforeAll(async () => {
   control = inject("kubeconfig");
-  const up = await run("bash", ["hack/cluster.sh", "up", MANAGED], { timeoutMs: 600_000 });
-  if (up.code !== 0) throw new Error(up.stderr);
-  managed = up.stdout
-    .trim()
-    .split("\n")
-    .pop()!
-    .replace(/^KUBECONFIG=/, "");
-  const relay = runEntangle(["agent", "relay", "--p2p-listen", "127.0.0.1:0"]);
-  relayAddr = ((await relay.waitMsg("agent started")).addrs as string[])[0];
+  ({ managed, relayAddr } = await managedClusterAndRelay(CONTROL));
   await moduleDown(CONTROL);
   await moduleUp(CONTROL, { ENTANGLE_PEERS: relayAddr, ENTANGLE_RESYNC_SECONDS: "3", ENTANGLE_P2P_LISTEN: "127.0.0.1:0" });
   proxy = startApiProxy();

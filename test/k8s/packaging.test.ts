@@ -51,7 +51,7 @@ const EXPECTED_RULES: Record<string, string[]> = {
   "entangle-proxy.kairos.io/manifests": ["get", "list", "patch", "watch"], // Reconcile, resync, finalizer removal
   "entangle-proxy.kairos.io/manifests/status": ["patch"],
   "apps/deployments": ["create", "get", "list", "patch", "watch"], // server-side apply (create+patch), Get, Watch
-  "/services": ["create", "delete", "get", "patch"], // apply; delete the stale one of an outbound CR
+  "/services": ["create", "delete", "get", "list", "patch", "watch"], // apply; delete the stale one of an outbound CR; Watch (spec.serviceRef)
   "/secrets": ["get", "list", "watch"], // token checks, Watch
   "/pods": ["list", "watch"], // why an agent exits (container status), Watch of the agent pods
   "/events": ["create"],
@@ -188,7 +188,7 @@ describe("packaging: npm run build", () => {
       ...attrs("entangle-proxy.kairos.io", "manifests", ["get", "list", "watch", "patch"]),
       ...attrs("entangle-proxy.kairos.io", "manifests", ["patch"], { subresource: "status", ...ns("default") }),
       ...attrs("apps", "deployments", ["get", "list", "watch", "create", "patch"], ns("default")),
-      ...attrs("", "services", ["get", "create", "patch", "delete"], ns("default")),
+      ...attrs("", "services", ["get", "list", "watch", "create", "patch", "delete"], ns("default")),
       ...attrs("", "secrets", ["get", "list", "watch"], ns("default")),
       ...attrs("", "pods", ["list", "watch"], ns("default")),
       ...attrs("", "events", ["create"], ns("default")),

@@ -92,12 +92,14 @@ describe("CRDs", () => {
 
   it("Entanglement schema: required fields, int-or-string port with a range rule, typed extras", () => {
     const spec = schemaOf(entanglementCrd).properties.spec as Any;
-    expect(spec.required).toEqual(["serviceUUID", "secretRef", "port"]);
+    // port may be left out with serviceRef only: a CEL rule (test/unit/compat.test.ts, test/k8s)
+    expect(spec.required).toEqual(["serviceUUID", "secretRef"]);
     expect(Object.keys(spec.properties)).toEqual([
       "serviceUUID",
       "secretRef",
       "host",
       "port",
+      "serviceRef",
       "hostNetwork",
       "inbound",
       "serviceSpec",
@@ -118,7 +120,7 @@ describe("CRDs", () => {
     expect(errs({ env: [{ name: "A", vaule: "typo" }] })[0]).toContain("unknown field");
     expect(errs({ secretRef: "My_Secret" })[0]).toContain("spec.secretRef");
     expect(errs({ serviceUUID: " " })[0]).toContain("spec.serviceUUID");
-    expect(validate(entanglementCrd, { spec: { secretRef: "s" } })).toEqual(["spec.serviceUUID: required", "spec.port: required"]);
+    expect(validate(entanglementCrd, { spec: { secretRef: "s" } })).toEqual(["spec.serviceUUID: required"]);
   });
 
   it("Manifests schema: required fields and applied entries", () => {
