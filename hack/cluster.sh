@@ -4,6 +4,7 @@
 #   hack/cluster.sh build [--node]        build (or reuse) etcd, kube-apiserver, kube-controller-manager,
 #                                         kubectl; --node: also kubelet, kube-proxy, kube-scheduler, crictl
 #                                         and the Debian packages a node needs
+#   hack/cluster.sh helm                  build (or reuse) helm; last stdout line: HELM=<path>
 #   hack/cluster.sh up NAME [--node]      start cluster NAME (idempotent); last stdout line: KUBECONFIG=<path>,
 #                                         with --node preceded by NODE_IP=<ip> and HOST_IP=<ip>
 #   hack/cluster.sh down NAME             stop NAME and remove its state (idempotent)
@@ -22,6 +23,7 @@ set -euo pipefail
 
 KUBE_VERSION="${ENTANGLE_KUBE_VERSION:-v1.37.2}"   # newest served k8s.io/kubernetes that builds with go1.26
 ETCD_VERSION="${ENTANGLE_ETCD_VERSION:-v3.7.3}"   # matches the etcd major k8s 1.37 is tested with
+HELM_VERSION="${ENTANGLE_HELM_VERSION:-v3.22.0}"   # newest helm.sh/helm/v3 served here
 CACHE_DIR="${ENTANGLE_CACHE_DIR:-$HOME/.cache/entangle}"
 BIN_DIR="$CACHE_DIR/bin"
 STATE_ROOT="${ENTANGLE_STATE_DIR:-/tmp/entangle-clusters}"
@@ -173,6 +175,29 @@ cmd_build() {
   fi
   flock -u 8
   exec 8>&-
+}
+
+# Helm, for the chart tests and `hack/deploy.sh NAME --helm`. Its own lock: a cold build takes
+# minutes and must not hold up `up` of clusters whose binaries are cached.
+cmd_helm() {
+  mkdir -p "$BIN_DIR"
+  exec 6>"$CACHE_DIR/helm.lock"
+  flock 6
+  if is_built helm "$HELM_VERSION"; then
+    log "helm $HELM_VERSION cached in $BIN_DIR"
+  else
+    go_env
+    local t0=$SECONDS
+    log "building helm $HELM_VERSION"
+    # `go install pkg@version` builds in helm's own module context (its go.sum), which refuses -mod.
+    GOFLAGS= GOBIN="$BIN_DIR" go install -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+      "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" || die "go install helm failed"
+    echo "$HELM_VERSION" >"$BIN_DIR/.helm.version"
+    log "helm built in $((SECONDS - t0))s"
+  fi
+  flock -u 6
+  exec 6>&-
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -451,13 +476,18 @@ cmd_import() {
   node_import "$dir" "$@"
 }
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
   build)
     [[ $# == 1 || ( $# == 2 && $2 == --node ) ]] || usage
     cmd_build "$([[ ${2:-} == --node ]] && echo 1 || echo 0)"
     echo "ENTANGLE_BIN=$BIN_DIR"
+    ;;
+  helm)
+    [[ $# == 1 ]] || usage
+    cmd_helm
+    echo "HELM=$BIN_DIR/helm"
     ;;
   up)
     [[ $# == 2 || ( $# == 3 && $3 == --node ) ]] || usage

@@ -7,13 +7,18 @@
 #   hack/deploy.sh NAME [--no-wait]   install or update (idempotent); returns once the module's
 #                                     Deployments are rolled out and Ready; last stdout line
 #                                     KUBECONFIG=<path>. --no-wait: return after the apply.
-#   hack/deploy.sh down NAME          uninstall in the README's order (idempotent)
+#   hack/deploy.sh NAME --helm        the same through the Helm chart (dist/entangle-chart, release
+#                                     "entangle"): helm install, or helm upgrade when installed
+#   hack/deploy.sh down NAME          uninstall in the README's order (idempotent; helm uninstall
+#                                     when the module was installed with --helm)
 #
 # Environment:
 #   ENTANGLE_PEERS, ENTANGLE_AGENT_IMAGE   set on both module Deployments (admission, watcher);
-#                                          unset: the build's values (package.json "pepr.env")
+#                                          unset: the build's values (package.json "pepr.env");
+#                                          with --helm: the chart values peers, agent.image.*
 #   ENTANGLE_DEPLOY_TIMEOUT                seconds to wait for Ready (default 300)
 #   ENTANGLE_DEPLOY_REBUILD=1              run `npm run build` even if dist/ is newer than the sources
+#   ENTANGLE_HELM_ARGS                     more arguments for helm install/upgrade (e.g. "--set logLevel=debug")
 #
 # On a cluster with a node, the images the module needs (Pepr's controller image, the agent
 # image) are built by hack/images.sh and imported into the node first. On a cluster without a
@@ -26,6 +31,9 @@ NODE="$ROOT/node_modules/.bin/node"
 KUBECTL="${ENTANGLE_CACHE_DIR:-$HOME/.cache/entangle}/bin/kubectl"
 MODULE_YAML=dist/pepr-module-entangle.yaml
 CRDS_YAML=dist/entangle-crds.yaml
+CHART=dist/entangle-chart
+RELEASE=entangle
+HELM="${ENTANGLE_CACHE_DIR:-$HOME/.cache/entangle}/bin/helm"
 NS=pepr-system
 UUID=entangle # package.json "pepr.uuid": Pepr names everything pepr-<uuid>
 DEPLOYMENTS=("pepr-$UUID" "pepr-$UUID-watcher")
@@ -36,15 +44,16 @@ CLUSTER_OBJECTS=("mutatingwebhookconfiguration/pepr-$UUID" "validatingwebhookcon
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '6,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+h() { "$HELM" --kubeconfig "$KUBECONFIG" "$@"; }
 
 # Rebuild when any input of `npm run build` is newer than its output. Reusing dist/ also keeps
 # the webhook certificate and API path stable, so a second deploy restarts nothing.
 build() {
   local newer=""
   [[ -f $MODULE_YAML && -f $CRDS_YAML ]] &&
-    newer=$(find pepr.ts capabilities lib package.json package-lock.json patches -newer "$MODULE_YAML" -print -quit)
+    newer=$(find pepr.ts capabilities lib package.json package-lock.json patches hack/package.sh hack/chart.ts -newer "$MODULE_YAML" -print -quit)
   if [[ -f $MODULE_YAML && -f $CRDS_YAML && -z $newer && ${ENTANGLE_DEPLOY_REBUILD:-} != 1 ]]; then
     log "reusing $MODULE_YAML (no source is newer)"
     return
@@ -98,6 +107,45 @@ print_diagnosis() {
   done
 }
 
+# The chart's values for the caller's settings, as helm arguments (HELM_VALUES).
+helm_values() {
+  HELM_VALUES=()
+  if [[ -n ${ENTANGLE_PEERS:-} ]]; then
+    # --set would split the list at its commas into more keys
+    HELM_VALUES+=(--set-json "peers=$(jq -cn --arg p "$ENTANGLE_PEERS" '$p | split(",") | map(gsub("^\\s+|\\s+$"; "")) | map(select(length > 0))')")
+  fi
+  if [[ -n ${ENTANGLE_AGENT_IMAGE:-} ]]; then
+    local repo=$ENTANGLE_AGENT_IMAGE tag=latest
+    if [[ ${ENTANGLE_AGENT_IMAGE##*/} == *:* ]]; then repo=${ENTANGLE_AGENT_IMAGE%:*} tag=${ENTANGLE_AGENT_IMAGE##*:}; fi
+    HELM_VALUES+=(--set-string "agent.image.repository=$repo" --set-string "agent.image.tag=$tag")
+  fi
+  # shellcheck disable=SC2206 # word splitting wanted: several arguments
+  [[ -n ${ENTANGLE_HELM_ARGS:-} ]] && HELM_VALUES+=($ENTANGLE_HELM_ARGS)
+  return 0
+}
+
+helm_installed() { [[ -x $HELM ]] && h status "$RELEASE" >/dev/null 2>&1; }
+
+# The README's Helm commands. An upgrade takes the caller's settings only (--reset-values), like a
+# kubectl apply of the same field manager: a later deploy without them removes them again.
+helm_up() {
+  local wait=$1 timeout=${ENTANGLE_DEPLOY_TIMEOUT:-300} waiting=()
+  [[ $wait == 1 ]] && waiting=(--wait --timeout "${timeout}s")
+  helm_values
+  if helm_installed; then
+    log "helm upgrade $RELEASE $CHART ${HELM_VALUES[*]}"
+    h upgrade "$RELEASE" "$CHART" --reset-values "${waiting[@]}" "${HELM_VALUES[@]}" >&2 || { print_diagnosis; die "helm upgrade failed"; }
+  else
+    # The chart creates pepr-system itself; it cannot take over one that `kubectl apply` made.
+    if k get namespace "$NS" >/dev/null 2>&1 &&
+      [[ -z $(k get namespace "$NS" -o jsonpath='{.metadata.annotations.meta\.helm\.sh/release-name}') ]]; then
+      die "the module is installed without Helm in cluster $NAME: hack/deploy.sh down $NAME first"
+    fi
+    log "helm install $RELEASE $CHART ${HELM_VALUES[*]}"
+    h install "$RELEASE" "$CHART" "${waiting[@]}" "${HELM_VALUES[@]}" >&2 || { print_diagnosis; die "helm install failed"; }
+  fi
+}
+
 # Bounded: both Deployments rolled out to their current spec with every replica Ready.
 wait_ready() {
   local timeout=${ENTANGLE_DEPLOY_TIMEOUT:-300} deadline d left
@@ -114,14 +162,26 @@ wait_ready() {
 }
 
 cmd_up() {
-  local t0=$SECONDS wait=$1
+  local t0=$SECONDS wait=$1 with_helm=$2
   if ! has_node; then
     # Its webhooks (failurePolicy Fail) would then refuse every Pod creation: only on request.
     [[ $wait == 0 ]] || die "cluster $NAME has no node, so the module's pods could never start (hack/cluster.sh up $NAME --node; or --no-wait to apply anyway)"
     log "cluster $NAME has no node: applying only, its pods stay Pending"
   fi
+  [[ $with_helm == 0 ]] || HELM=$(bash hack/cluster.sh helm | sed -n 's/^HELM=//p' | tail -n1)
   build
   has_node && import_images
+
+  if [[ $with_helm == 1 ]]; then
+    helm_up "$wait"
+    log "helm done in $((SECONDS - t0)) s"
+    [[ $wait == 1 ]] && wait_ready && log "module Ready in $((SECONDS - t0)) s"
+    echo "KUBECONFIG=$KUBECONFIG"
+    return
+  fi
+  if helm_installed; then
+    die "the module is installed with Helm in cluster $NAME (release $RELEASE): use --helm, or hack/deploy.sh down $NAME first"
+  fi
 
   log "applying $CRDS_YAML"
   k apply --server-side --force-conflicts -f "$CRDS_YAML" >&2
@@ -161,7 +221,11 @@ cmd_down() {
     fi
   fi
   log "deleting the module"
-  if [[ -f $MODULE_YAML ]]; then
+  if helm_installed; then
+    # helm deletes webhook configurations last (kinds it does not know): first, as above
+    k delete --ignore-not-found "${CLUSTER_OBJECTS[@]:0:2}" >&2
+    h uninstall "$RELEASE" --wait --timeout 120s >&2
+  elif [[ -f $MODULE_YAML ]]; then
     k delete --ignore-not-found --timeout=120s -f "$MODULE_YAML" >&2
   else
     k delete --ignore-not-found --timeout=120s "${CLUSTER_OBJECTS[@]}" "namespace/$NS" >&2
@@ -177,10 +241,16 @@ down)
   NAME=$2 sub=down ;;
 "" | -*) usage ;;
 *)
-  [[ $# == 1 || ($# == 2 && $2 == --no-wait) ]] || usage
-  NAME=$1 sub=up ;;
+  NAME=$1 sub=up wait=1 with_helm=0
+  for arg in "${@:2}"; do
+    case $arg in
+    --no-wait) wait=0 ;;
+    --helm) with_helm=1 ;;
+    *) usage ;;
+    esac
+  done ;;
 esac
 [[ -x $KUBECTL ]] || die "no kubectl at $KUBECTL (hack/cluster.sh build makes it)"
 KUBECONFIG=$(bash hack/cluster.sh kubeconfig "$NAME") || die "cluster $NAME is not up (hack/cluster.sh up $NAME [--node])"
 export KUBECONFIG
-if [[ $sub == down ]]; then cmd_down; else cmd_up "$([[ ${2:-} == --no-wait ]] && echo 0 || echo 1)"; fi
+if [[ $sub == down ]]; then cmd_down; else cmd_up "$wait" "$with_helm"; fi

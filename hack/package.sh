@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Second half of `npm run build` (after `pepr build`): ship our CRDs with the build.
+# Second half of `npm run build` (after `pepr build`): ship our CRDs with the build, and give
+# Pepr's Helm chart Entangle's values (hack/chart.ts).
 #
 #   dist/entangle-crds.yaml             for `kubectl apply -f` before (or without) the module
 #   dist/entangle-chart/crds/crds.yaml  Helm installs a chart's crds/ before its templates
@@ -18,6 +19,9 @@ if [ -d dist/entangle-chart ]; then
   mkdir -p dist/entangle-chart/crds
   cp "$crds" dist/entangle-chart/crds/crds.yaml
   echo "package: dist/entangle-chart/crds/crds.yaml" >&2
+  node=node_modules/.bin/node
+  [ -x "$node" ] || node=node
+  "$node" hack/chart.ts dist/entangle-chart
 fi
 
 # the sidecar guard (a ValidatingAdmissionPolicy) ships with the module, so uninstalling removes it

@@ -12,6 +12,8 @@ import { cluster, clusterUp } from "../helpers/cluster.ts";
 declare module "vitest" {
   export interface ProvidedContext {
     kubeconfig: string;
+    /** helm's path (hack/cluster.sh helm), for the chart tests */
+    helm: string;
   }
 }
 
@@ -20,6 +22,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { KUBECONFIG: kubeconfig } = await clusterUp(name);
   process.env.KUBECONFIG = kubeconfig;
   project.provide("kubeconfig", kubeconfig);
+  // built from source on first use (minutes), like the control plane: here, where no timeout applies
+  const helm = /^HELM=(.*)$/m.exec(await cluster("helm"))?.[1];
+  if (!helm) throw new Error("hack/cluster.sh helm printed no HELM= line");
+  project.provide("helm", helm);
 
   return async () => {
     if (process.env.ENTANGLE_KEEP_CLUSTER === "1") {

@@ -222,6 +222,104 @@ describe("packaging: npm run build", () => {
     // applies its CRDs this way at start, whether or not they exist yet.
     await kc(kubeconfig, ["apply", "--server-side", "--force-conflicts", "--field-manager=pepr", "--dry-run=server", `--as=${SA}`, "-f", CRDS_YAML]);
   });
+
+  // The chart with the real helm (hack/cluster.sh helm): lint, and what it renders compared with
+  // the flat YAML. test/helm/ installs it on a real node.
+  describe("the Helm chart (dist/entangle-chart, hack/chart.ts)", () => {
+    const helmBin = inject("helm");
+    const CHART = join(DIST, "entangle-chart");
+    const helm = (args: string[]) => run(helmBin, args, { timeoutMs: 60_000 });
+    async function template(...args: string[]): Promise<Doc[]> {
+      const r = await helm(["template", "entangle", CHART, ...args]);
+      if (r.code !== 0) throw new Error(`helm template ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+      return (yaml.loadAll(r.stdout) as (Doc | null)[]).filter((d): d is Doc => !!d);
+    }
+    type Any = Record<string, any>;
+    const key = (d: Doc) => `${d.kind}/${d.metadata.namespace ?? ""}/${d.metadata.name}`;
+    /** Without what means nothing: empty lists and maps (`nodeSelector: {}`), env order. */
+    function normal(value: unknown): unknown {
+      if (Array.isArray(value)) {
+        const items = value.map(normal);
+        const isEnv = items.every((e) => typeof e === "object" && e !== null && "name" in e && ("value" in e || "valueFrom" in e));
+        return isEnv && items.length > 0 ? items.sort((x, y) => String((x as Any).name).localeCompare(String((y as Any).name))) : items;
+      }
+      if (typeof value !== "object" || value === null) return value;
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) {
+        const n = normal(v);
+        if ((Array.isArray(n) && n.length === 0) || (typeof n === "object" && n !== null && !Array.isArray(n) && Object.keys(n).length === 0)) continue;
+        out[k] = n;
+      }
+      return out;
+    }
+    const deployment = (rendered: Doc[], name: string): Any => find(rendered, "Deployment", name) as unknown as Any;
+    const envMap = (d: Any) => Object.fromEntries((d.spec.template.spec.containers[0].env ?? []).map((e: Any) => [e.name, e.value]));
+
+    it("passes helm lint --strict", async () => {
+      const r = await helm(["lint", "--strict", CHART]);
+      expect(r.stdout + r.stderr).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+      expect(r.code).toBe(0);
+    });
+
+    it("renders, with default values, exactly the objects of the flat YAML: kinds, names, RBAC, webhooks, Deployments", async () => {
+      const rendered = await template();
+      expect(rendered.map(key).sort()).toEqual(docs.map(key).sort());
+      const flat = new Map(docs.map((d) => [key(d), d]));
+      for (const d of rendered) expect(normal(d), key(d)).toEqual(normal(flat.get(key(d))));
+      // spelled out, the parts that matter most
+      expect(ruleTable(find(rendered, "ClusterRole", NAME).rules!)).toEqual(EXPECTED_RULES);
+      for (const kind of ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]) {
+        const hooks = (find(rendered, kind, NAME) as Any).webhooks;
+        expect(hooks.map((h: Any) => [h.rules, h.failurePolicy, h.clientConfig.service.path])).toEqual(
+          (find(docs, kind, NAME) as Any).webhooks.map((h: Any) => [h.rules, h.failurePolicy, h.clientConfig.service.path]),
+        );
+      }
+    });
+
+    it("turns the values users set into both Deployments' settings", async () => {
+      const rendered = await template(
+        ...["--set-json", 'peers=["10.0.0.1:4001","/ip4/10.0.0.2/tcp/4001"]'],
+        ...["--set", "agent.image.repository=registry.example:5000/entangle,agent.image.tag=1.2.3,agent.image.pullPolicy=Always"],
+        ...["--set", "agent.logLevel=debug,logLevel=warn,moduleImage=registry.example:5000/pepr/controller:v9"],
+        ...["--set", "admission.nodeSelector.disk=ssd,watcher.nodeSelector.disk=ssd"],
+        ...["--set-json", 'admission.tolerations=[{"key":"k","operator":"Exists"}]'],
+        // null drops a default (helm merges maps): Pepr's schema required both limits
+        ...["--set", "watcher.resources.requests.cpu=50m,watcher.resources.limits=null"],
+      );
+      for (const name of [NAME, `${NAME}-watcher`]) {
+        const d = deployment(rendered, name);
+        expect(envMap(d)).toMatchObject({
+          ENTANGLE_PEERS: "10.0.0.1:4001,/ip4/10.0.0.2/tcp/4001",
+          ENTANGLE_AGENT_IMAGE: "registry.example:5000/entangle:1.2.3",
+          ENTANGLE_AGENT_PULL_POLICY: "Always",
+          ENTANGLE_AGENT_LOG_LEVEL: "debug",
+          LOG_LEVEL: "warn",
+          PEPR_PRETTY_LOG: "false",
+        });
+        const names = d.spec.template.spec.containers[0].env.map((e: Any) => e.name);
+        expect(new Set(names).size).toBe(names.length); // no variable twice
+        expect(d.spec.template.spec.containers[0].image).toBe("registry.example:5000/pepr/controller:v9");
+        expect(d.spec.template.spec.nodeSelector).toEqual({ disk: "ssd" });
+      }
+      expect(deployment(rendered, NAME).spec.template.spec.tolerations).toEqual([{ key: "k", operator: "Exists" }]);
+      expect(deployment(rendered, `${NAME}-watcher`).spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: "50m", memory: "256Mi" } });
+      // defaults: nothing unset is rendered
+      const env = envMap(deployment(await template(), NAME));
+      for (const unset of ["ENTANGLE_PEERS", "ENTANGLE_AGENT_PULL_POLICY", "ENTANGLE_AGENT_LOG_LEVEL"]) expect(env).not.toHaveProperty(unset);
+    });
+
+    it("refuses values its schema does not know", async () => {
+      for (const bad of [
+        ["--set", "logLevel=loud"],
+        ["--set", "agent.image.pullPolicy=Sometimes"],
+        ["--set", "peer=10.0.0.1:4001"],
+      ]) {
+        const r = await helm(["template", "entangle", CHART, ...bad]);
+        expect(r.code, bad.join(" ")).not.toBe(0);
+        expect(r.stderr).toMatch(/schema/);
+      }
+    });
+  });
 });
 
 describe("hack/deploy.sh's module settings (hack/deploy/env.ts)", () => {
