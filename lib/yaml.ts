@@ -4,7 +4,8 @@
 // 600 bytes. eemeli/yaml refuses excessive aliasing while it builds the value (maxAliasCount,
 // weighted by the aliases inside each anchor) and, unlike js-yaml, does not apply `<<` merge keys
 // (YAML 1.1, shallow copies that a small document can make quadratic) or turn dates into Date
-// objects that JSON then rewrites.
+// objects that JSON then rewrites. Unknown tags (!!set, !custom) are kept as plain values without
+// a warning on stderr per parse (user input would fill the log).
 import { parse, parseAllDocuments } from "yaml";
 
 export class YamlError extends Error {}
@@ -53,11 +54,27 @@ function explain(err: unknown): YamlError {
   return new YamlError(message.split("\n")[0]);
 }
 
+/**
+ * An alias inside its own anchor ("metadata: &m {self: *m}") builds a value that contains
+ * itself: no JSON, and every walk of it loops. Nodes already seen whole are not walked twice,
+ * so shared (not recursive) aliases cost one visit each.
+ */
+function refuseCycles(value: unknown, path = new Set<object>(), done = new WeakSet<object>()): void {
+  if (typeof value !== "object" || value === null || done.has(value)) return;
+  if (path.has(value)) throw new YamlError("YAML has an alias inside its own anchor (a value that contains itself)");
+  path.add(value);
+  for (const v of value instanceof Map ? value.values() : Object.values(value)) refuseCycles(v, path, done);
+  path.delete(value);
+  done.add(value);
+}
+
 /** One YAML document; throws YamlError with a one-line reason. */
 export function parseYaml(text: string, limits: YamlLimits): unknown {
   checkBounds(text, limits);
   try {
-    return parse(text, { maxAliasCount: limits.maxAliasCount ?? DEFAULT_ALIASES, prettyErrors: false });
+    const value: unknown = parse(text, { maxAliasCount: limits.maxAliasCount ?? DEFAULT_ALIASES, prettyErrors: false, logLevel: "error" });
+    refuseCycles(value);
+    return value;
   } catch (err) {
     throw explain(err);
   }
@@ -67,10 +84,12 @@ export function parseYaml(text: string, limits: YamlLimits): unknown {
 export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] {
   checkBounds(text, limits);
   try {
-    return parseAllDocuments(text, { prettyErrors: false }).map((doc) => {
+    const docs = parseAllDocuments(text, { prettyErrors: false, logLevel: "error" }).map((doc) => {
       if (doc.errors.length > 0) throw doc.errors[0];
-      return doc.toJS({ maxAliasCount: limits.maxAliasCount ?? DEFAULT_ALIASES });
+      return doc.toJS({ maxAliasCount: limits.maxAliasCount ?? DEFAULT_ALIASES }) as unknown;
     });
+    refuseCycles(docs);
+    return docs;
   } catch (err) {
     throw explain(err);
   }

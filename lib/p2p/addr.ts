@@ -38,7 +38,14 @@ export function toMultiaddr(value: string, what = "address"): Multiaddr {
   }
   const { host, port } = parseHostPort(value, what, true);
   const proto = isIP(host) === 6 ? "ip6" : isIP(host) === 4 ? "ip4" : "dns";
-  return multiaddr(`/${proto}/${host}/tcp/${port}`);
+  // a "/" would splice components of its own into the multiaddr ("a/p2p/X:1")
+  if (proto === "dns" && /[/\s\p{Cc}]/u.test(host))
+    throw new AddrError(`${what}: ${JSON.stringify(host)} in ${JSON.stringify(value)} is not a host name or an IP address`);
+  try {
+    return multiaddr(`/${proto}/${host}/tcp/${port}`);
+  } catch (err) {
+    throw new AddrError(`${what}: invalid address ${JSON.stringify(value)}: ${(err as Error).message}`);
+  }
 }
 
 /**
