@@ -19,6 +19,22 @@ export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
 /** yamux per-stream receive window: big enough for bulk throughput on a LAN/WAN path. */
 const STREAM_WINDOW = 4 * 1024 * 1024;
 
+/** The muxer settings of every agent (the in-memory stream tests use them too). */
+export const YAMUX_OPTIONS = {
+  maxInboundStreams: STREAM_LIMIT,
+  maxOutboundStreams: STREAM_LIMIT,
+  maxEarlyStreams: 1024,
+  maxMessageSize: 1024 * 1024,
+  enableKeepAlive: true,
+  streamOptions: {
+    initialStreamWindowSize: STREAM_WINDOW,
+    maxStreamWindowSize: STREAM_WINDOW,
+    // must exceed the window, or a paused stream is reset under bulk load
+    maxReadBufferLength: 2 * STREAM_WINDOW,
+    inactivityTimeout: 0,
+  },
+} satisfies Parameters<typeof yamux>[0];
+
 export interface NodeOptions {
   listen: Multiaddr[];
   /** Listen on relays too (reservations), so peers that only know a relay can reach us. */
@@ -38,22 +54,7 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     ],
     // preferred first; plain Noise for peers that only speak it
     connectionEncrypters: [noiseAesGcm(), noise()],
-    streamMuxers: [
-      yamux({
-        maxInboundStreams: STREAM_LIMIT,
-        maxOutboundStreams: STREAM_LIMIT,
-        maxEarlyStreams: 1024,
-        maxMessageSize: 1024 * 1024,
-        enableKeepAlive: true,
-        streamOptions: {
-          initialStreamWindowSize: STREAM_WINDOW,
-          maxStreamWindowSize: STREAM_WINDOW,
-          // must exceed the window, or a paused stream is reset under bulk load
-          maxReadBufferLength: 2 * STREAM_WINDOW,
-          inactivityTimeout: 0,
-        },
-      }),
-    ],
+    streamMuxers: [yamux(YAMUX_OPTIONS)],
     connectionManager: {
       maxConnections: 2048,
       inboundConnectionThreshold: 200,

@@ -1,0 +1,62 @@
+// In-memory libp2p streams for protocol tests: no processes, no sockets. A yamux pair over a
+// mock connection behaves like two peers' muxers (flow control, half-close, reset).
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { multiaddrConnectionPair } from "@libp2p/utils";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Connection, MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
+import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
+
+export interface StreamPair {
+  /** the dialer's end */
+  outbound: Stream;
+  /** the listener's end */
+  inbound: Stream;
+  close(): Promise<void>;
+}
+
+export interface MuxerPair {
+  /** the connection under each muxer (abort one: the link drops) */
+  connections: [MultiaddrConnection, MultiaddrConnection];
+  dialer: StreamMuxer;
+  listener: StreamMuxer;
+  /** a new stream from the dialer, with the listener's end */
+  pair(): Promise<StreamPair>;
+  close(): Promise<void>;
+}
+
+/** Two yamux muxers with the agents' settings (window, read buffer), unless told otherwise. */
+export function yamuxPair(init: Parameters<typeof yamux>[0] = YAMUX_OPTIONS): MuxerPair {
+  const [a, b] = multiaddrConnectionPair();
+  const dialer = yamux(init)().createStreamMuxer(a);
+  const listener = yamux(init)().createStreamMuxer(b);
+  const close = async () => {
+    await Promise.all([dialer.close().catch(() => {}), listener.close().catch(() => {})]);
+  };
+  return {
+    connections: [a, b],
+    dialer,
+    listener,
+    close,
+    async pair() {
+      const accepted = new Promise<Stream>((resolve) => listener.addEventListener("stream", (evt) => resolve(evt.detail), { once: true }));
+      const outbound = await dialer.createStream();
+      return { outbound, inbound: await accepted, close };
+    },
+  };
+}
+
+/**
+ * The parts of a Connection the control protocols use: the remote peer's id and address, and
+ * newStream (answered by `streams`, one per call).
+ */
+export function fakeConnection(
+  remotePeer: string,
+  streams: () => Promise<Stream> = () => Promise.reject(new Error("no streams")),
+  remoteAddr = "/ip4/10.0.0.7/tcp/4001",
+): Connection {
+  return {
+    remotePeer: { toString: () => remotePeer },
+    remoteAddr: multiaddr(remoteAddr),
+    newStream: () => streams(),
+  } as unknown as Connection;
+}
