@@ -31,6 +31,15 @@ export default defineConfig({
           testTimeout: 180_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          name: "helm",
+          include: ["test/helm/**/*.test.ts"],
+          // No globalSetup: the file starts its own cluster with a real node (hack/cluster.sh).
+          testTimeout: 420_000,
+        },
+      },
     ],
   },
 });

@@ -1,9 +1,50 @@
 // Helpers for suites on clusters with a real node (hack/cluster.sh up NAME --node).
+import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
-import { getJson, kc, kubectl, until } from "./k8s.ts";
+import { getJson, kc, kubectl, ROOT, until } from "./k8s.ts";
 
 type Any = Record<string, any>;
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, host, () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+/**
+ * A relay (it holds no token) on `host`, an address of this machine that the clusters' pods
+ * route to (a node cluster's HOST_IP); `peers` is the ENTANGLE_PEERS value that names it.
+ */
+export async function startRelay(host: string): Promise<{ peers: string; relay: ChildProcess }> {
+  const peers = `${host}:${await freePort(host)}`;
+  const relay = spawn(join(ROOT, "node_modules/.bin/node"), ["bin/entangle.js", "agent", "relay", "--p2p-listen", peers], {
+    cwd: ROOT,
+    stdio: "ignore",
+  });
+  return { peers, relay };
+}
+
+function readyCondition(obj: Any): Any | undefined {
+  return (obj.status?.conditions ?? []).find((c: Any) => c.type === "Ready");
+}
+
+/** Polls `ref` (an Entanglement or Manifests) until its Ready condition is True; the object. */
+export async function waitReady(kubeconfig: string, ref: string, ms = 120_000): Promise<Any> {
+  return until(
+    `${ref} Ready`,
+    async () => {
+      const o = await getJson(kubeconfig, [ref]);
+      return readyCondition(o)?.status === "True" && o;
+    },
+    ms,
+  );
+}
 
 /** A busybox command line. */
 export function sh(script: string): string[] {

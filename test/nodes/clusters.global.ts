@@ -4,13 +4,12 @@
 // way the README tells users to (hack/deploy.sh), its agents dialing that relay.
 //
 // Tests read `inject("clusters")` and `inject("peers")`.
-//   ENTANGLE_KEEP_CLUSTER=1   leave both clusters running (the next run reuses them)
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
-import { join } from "node:path";
+//   ENTANGLE_KEEP_CLUSTER=1      leave both clusters running (the next run reuses them)
+//   ENTANGLE_NODE_CLUSTERS=A,B   the clusters' names (default na,nb)
 import type { TestProject } from "vitest/node";
 import { cluster, clusterUp } from "../helpers/cluster.ts";
-import { ROOT, run } from "../helpers/k8s.ts";
+import { run } from "../helpers/k8s.ts";
+import { startRelay } from "../helpers/nodes.ts";
 
 export interface NodeCluster {
   name: string;
@@ -29,16 +28,12 @@ declare module "vitest" {
   }
 }
 
-const NAMES = { a: "na", b: "nb" } as const;
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
+/** ENTANGLE_NODE_CLUSTERS=A,B: other cluster names, so two runs can share the machine. */
+function clusterNames(): { a: string; b: string } {
+  const names = (process.env.ENTANGLE_NODE_CLUSTERS || "na,nb").split(",").map((s) => s.trim());
+  if (names.length !== 2 || names.some((n) => !/^[a-z0-9][a-z0-9-]*$/.test(n)) || names[0] === names[1])
+    throw new Error(`ENTANGLE_NODE_CLUSTERS must be two different cluster names A,B (got ${JSON.stringify(process.env.ENTANGLE_NODE_CLUSTERS)})`);
+  return { a: names[0], b: names[1] };
 }
 
 async function up(name: string): Promise<NodeCluster> {
@@ -49,17 +44,13 @@ async function up(name: string): Promise<NodeCluster> {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // One after the other: two cold `up`s on two cores only slow each other down.
-  const a = await up(NAMES.a);
-  const b = await up(NAMES.b);
+  const names = clusterNames();
+  const a = await up(names.a);
+  const b = await up(names.b);
 
   // The relay holds no token; it listens on an address of this machine that both clusters' pods
   // route to (cluster A's host end; B's pods reach it through the host's forwarding).
-  const port = await freePort(a.hostIP);
-  const peers = `${a.hostIP}:${port}`;
-  const relay: ChildProcess = spawn(join(ROOT, "node_modules/.bin/node"), ["bin/entangle.js", "agent", "relay", "--p2p-listen", peers], {
-    cwd: ROOT,
-    stdio: "ignore",
-  });
+  const { peers, relay } = await startRelay(a.hostIP);
 
   for (const c of [a, b]) {
     const r = await run("bash", ["hack/deploy.sh", c.name], { env: { ENTANGLE_PEERS: peers }, timeoutMs: 600_000 });

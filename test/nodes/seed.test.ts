@@ -6,25 +6,10 @@
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { getJson, kc, kubectl, run, until } from "../helpers/k8s.ts";
 import { seedText } from "../helpers/seed.ts";
-import { agentPeakRss, containerPids, httpGetFromPod, nodeWebPod, podLog, runOnce, sh } from "../helpers/nodes.ts";
+import { agentPeakRss, containerPids, httpGetFromPod, nodeWebPod, podLog, runOnce, sh, waitReady } from "../helpers/nodes.ts";
 
 const { a, b } = inject("clusters");
 type Any = Record<string, any>;
-
-function readyCondition(obj: Any): Any | undefined {
-  return (obj.status?.conditions ?? []).find((c: Any) => c.type === "Ready");
-}
-
-async function waitReady(kubeconfig: string, ref: string, ms = 120_000): Promise<Any> {
-  return until(
-    `${ref} Ready`,
-    async () => {
-      const o = await getJson(kubeconfig, [ref]);
-      return readyCondition(o)?.status === "True" && o;
-    },
-    ms,
-  );
-}
 
 let token = "";
 
