@@ -148,8 +148,7 @@ function buildProgram(): Command {
 
 function serviceId(s: string): string {
   const problem = serviceNameProblem(s);
-  if (problem !== undefined)
-    throw new UsageError(`--service: ${problem}, got ${JSON.stringify([...s].length > 80 ? [...s].slice(0, 80).join("") + "..." : s)}`);
+  if (problem !== undefined) throw new UsageError(`--service ${JSON.stringify([...s].length > 80 ? [...s].slice(0, 80).join("") + "..." : s)}: ${problem}`);
   return s;
 }
 

@@ -1,4 +1,5 @@
-// Every flag with bad input: one clear line on stderr, exit code 2, no stack trace.
+// Every flag with bad input: one clear line on stderr naming the flag (or the token's source) and
+// the value, exit code 2, no stack trace.
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,39 +24,75 @@ describe("entangle CLI", () => {
   });
 
   it.each([
-    ["token inspect garbage", ["token", "inspect", "garbage!"], {}],
-    ["token inspect empty stdin", ["token", "inspect"], {}],
-    ["token new --peer bad", ["token", "new", "--peer", "nope"], {}],
-    ["malformed env token", expose, { ENTANGLE_NETWORK_TOKEN: "entangle1.???" }],
-    ["malformed EDGEVPNTOKEN", expose, { EDGEVPNTOKEN: "bm90IHlhbWw6IFs=" }],
-    ["no token at all", expose, {}],
-    ["--token-file missing", [...expose, "--token-file", "/nonexistent/token"], {}],
-    ["--service empty", ["agent", "expose", "--service", "", "--target", "127.0.0.1:80"], ok],
-    ["--service missing", ["agent", "expose", "--target", "127.0.0.1:80"], ok],
-    ["--target without port", ["agent", "expose", "--service", "s", "--target", "127.0.0.1"], ok],
-    ["--target port 0", ["agent", "expose", "--service", "s", "--target", "127.0.0.1:0"], ok],
-    ["--target port too big", ["agent", "expose", "--service", "s", "--target", "127.0.0.1:70000"], ok],
-    ["--target missing", ["agent", "expose", "--service", "s"], ok],
-    ["--listen not host:port", ["agent", "connect", "--service", "s", "--listen", "8080"], ok],
-    ["--listen missing", ["agent", "connect", "--service", "s"], ok],
-    ["--listen unbindable", ["agent", "connect", "--service", "s", "--listen", "203.0.113.9:8080", "--p2p-listen", "127.0.0.1:0"], ok],
-    ["--p2p-listen bad", [...connect, "--p2p-listen", "x:y"], ok],
-    ["--p2p-listen bad multiaddr", [...connect, "--p2p-listen", "/ip4/1.2.3/tcp/1"], ok],
-    ["--peer bad", [...connect, "--peer", "127.0.0.1:99999"], ok],
-    ["--peer bad multiaddr", [...connect, "--peer", "/nope/1"], ok],
-    ["--peer port 0", [...connect, "--peer", "127.0.0.1:0"], ok],
-    ["--peer multiaddr port 0", [...connect, "--peer", "/ip4/127.0.0.1/tcp/0"], ok],
-    ["--peer bad peer id", [...connect, "--peer", "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid"], ok],
-    ["--peer no transport", [...connect, "--peer", "/ip4/127.0.0.1"], ok],
-    ["token new --peer port 0", ["token", "new", "--peer", "127.0.0.1:0"], {}],
-    ["--health-listen bad", [...connect, "--health-listen", "localhost"], ok],
-    ["unknown flag", [...connect, "--bogus"], ok],
-    ["unknown mode", ["agent", "teleport"], ok],
-  ])("%s -> exit 2 with one line", async (_name, args, env) => {
+    ["token inspect garbage", ["token", "inspect", "garbage!"], {}, /^entangle: network token is malformed: not an entangle or edgevpn token$/],
+    ["token inspect empty stdin", ["token", "inspect"], {}, /^entangle: network token is empty$/],
+    ["token new --peer bad", ["token", "new", "--peer", "nope"], {}, /^entangle: --peer: expected HOST:PORT, got "nope"$/],
+    [
+      "malformed env token",
+      expose,
+      { ENTANGLE_NETWORK_TOKEN: "entangle1.???" },
+      /^entangle: network token is malformed: .* \(from \$ENTANGLE_NETWORK_TOKEN\)$/,
+    ],
+    [
+      "malformed EDGEVPNTOKEN",
+      expose,
+      { EDGEVPNTOKEN: "bm90IHlhbWw6IFs=" },
+      /^entangle: network token is malformed: edgevpn token \(base64 YAML\) refused: .* \(from \$EDGEVPNTOKEN\)$/,
+    ],
+    ["no token at all", expose, {}, /^entangle: no network token: set ENTANGLE_NETWORK_TOKEN \(or EDGEVPNTOKEN\) or pass --token-file$/],
+    ["--token-file missing", [...expose, "--token-file", "/nonexistent/token"], {}, /^entangle: --token-file: cannot read \/nonexistent\/token: ENOENT$/],
+    ["--service empty", ["agent", "expose", "--service", "", "--target", "127.0.0.1:80"], ok, /^entangle: --service "": must be 1-253 characters, got 0$/],
+    ["--service missing", ["agent", "expose", "--target", "127.0.0.1:80"], ok, /^error: required option '--service <id>' not specified$/],
+    [
+      "--target without port",
+      ["agent", "expose", "--service", "s", "--target", "127.0.0.1"],
+      ok,
+      /^entangle: --target: expected HOST:PORT, got "127\.0\.0\.1"$/,
+    ],
+    ["--target port 0", ["agent", "expose", "--service", "s", "--target", "127.0.0.1:0"], ok, /^entangle: --target: must be 1-65535, got 0$/],
+    ["--target port too big", ["agent", "expose", "--service", "s", "--target", "127.0.0.1:70000"], ok, /^entangle: --target: must be 1-65535, got 70000$/],
+    ["--target missing", ["agent", "expose", "--service", "s"], ok, /^error: required option '--target <host:port>' not specified$/],
+    ["--listen not host:port", ["agent", "connect", "--service", "s", "--listen", "8080"], ok, /^entangle: --listen: expected HOST:PORT, got "8080"$/],
+    ["--listen missing", ["agent", "connect", "--service", "s"], ok, /^error: required option '--listen <host:port>' not specified$/],
+    [
+      "--listen unbindable",
+      ["agent", "connect", "--service", "s", "--listen", "203.0.113.9:8080", "--p2p-listen", "127.0.0.1:0"],
+      ok,
+      /^entangle: cannot listen: .*EADDRNOTAVAIL.* 203\.0\.113\.9:8080$/,
+    ],
+    ["--p2p-listen bad", [...connect, "--p2p-listen", "x:y"], ok, /^entangle: --p2p-listen: expected HOST:PORT, got "x:y"$/],
+    [
+      "--p2p-listen bad multiaddr",
+      [...connect, "--p2p-listen", "/ip4/1.2.3/tcp/1"],
+      ok,
+      /^entangle: --p2p-listen: invalid multiaddr "\/ip4\/1\.2\.3\/tcp\/1": /,
+    ],
+    ["--peer bad", [...connect, "--peer", "127.0.0.1:99999"], ok, /^entangle: --peer: must be 1-65535, got 99999$/],
+    ["--peer bad multiaddr", [...connect, "--peer", "/nope/1"], ok, /^entangle: --peer: invalid multiaddr "\/nope\/1": /],
+    ["--peer port 0", [...connect, "--peer", "127.0.0.1:0"], ok, /^entangle: --peer: "127\.0\.0\.1:0" has port 0, which cannot be dialed$/],
+    [
+      "--peer multiaddr port 0",
+      [...connect, "--peer", "/ip4/127.0.0.1/tcp/0"],
+      ok,
+      /^entangle: --peer: "\/ip4\/127\.0\.0\.1\/tcp\/0" has port 0, which cannot be dialed$/,
+    ],
+    [
+      "--peer bad peer id",
+      [...connect, "--peer", "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid"],
+      ok,
+      /^entangle: --peer: "\/ip4\/127\.0\.0\.1\/tcp\/4001\/p2p\/notapeerid" has an invalid peer id "notapeerid"$/,
+    ],
+    ["--peer no transport", [...connect, "--peer", "/ip4/127.0.0.1"], ok, /^entangle: --peer: "\/ip4\/127\.0\.0\.1" names no TCP port$/],
+    ["token new --peer port 0", ["token", "new", "--peer", "127.0.0.1:0"], {}, /^entangle: --peer: "127\.0\.0\.1:0" has port 0, which cannot be dialed$/],
+    ["--health-listen bad", [...connect, "--health-listen", "localhost"], ok, /^entangle: --health-listen: expected HOST:PORT, got "localhost"$/],
+    ["unknown flag", [...connect, "--bogus"], ok, /^error: unknown option '--bogus'$/],
+    ["unknown mode", ["agent", "teleport"], ok, /^error: unknown command 'teleport'$/],
+  ])("%s -> exit 2 with one line naming the flag and the value", async (_name, args, env, line) => {
     const r = await runCli(args, env as Record<string, string>);
     expect(r.code).toBe(2);
     const lines = r.stderr.trim().split("\n");
     expect(lines.length, r.stderr).toBe(1);
+    expect(lines[0]).toMatch(line as RegExp);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toBe("");
   });
@@ -70,12 +107,12 @@ describe("entangle CLI: --service follows the CRD's rule", () => {
   });
 
   it.each([
-    ["254 characters", "a".repeat(254)],
-    ["a newline", "a\nb"],
-  ])("%s -> refused naming --service", async (_name, service) => {
+    ["254 characters", "a".repeat(254), /^entangle: --service "a{80}\.\.\.": must be 1-253 characters, got 254$/],
+    ["a newline", "a\nb", /^entangle: --service "a\\nb": must contain a visible character and no control characters$/],
+  ])("%s -> refused naming --service and the value", async (_name, service, line) => {
     const r = await runCli(["agent", "expose", "--service", service, "--target", "127.0.0.1:80"], ok);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^entangle: --service: /);
+    expect(r.stderr.trim()).toMatch(line);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);
   });
 });
