@@ -199,10 +199,29 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     proxy = startApiProxy();
     await until("applied after the remote came back", () => managedHas("configmap", "late"), 90_000);
 
+    // doomed applies an object, then loses its remote: deleting it must not block forever, and
+    // what it leaves behind is named in a RemoteObjectsOrphaned warning (README, Manifests)
+    await kc(control, ["apply", "-f", "-"], manifests("doomed", [configMap("left-by-doomed")]));
+    await until("left-by-doomed created", () => managedHas("configmap", "left-by-doomed"), 60_000);
+    const doomed = await until("doomed Ready", async () => {
+      const o = await crStatus("doomed");
+      return ready(o)?.status === "True" && o;
+    });
     await proxy.kill("SIGTERM");
-    await kc(control, ["apply", "-f", "-"], manifests("doomed", [configMap("never")]));
-    await until("doomed unreachable", async () => ready(await crStatus("doomed"))?.reason === "RemoteUnreachable", 60_000);
     await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "doomed", "-n", "default", "--timeout=90s"]);
+    const orphaned = await until("RemoteObjectsOrphaned", async () => {
+      const e = await getJson(control, [
+        "events",
+        "-n",
+        "default",
+        "--field-selector",
+        `involvedObject.uid=${doomed.metadata.uid},reason=RemoteObjectsOrphaned`,
+      ]);
+      return e.items.length > 0 && e.items;
+    });
+    expect(orphaned[0].type).toBe("Warning");
+    expect(orphaned[0].message).toMatch(/^could not delete ConfigMap default\/left-by-doomed from .*foo.* they were left in that remote cluster$/);
+    expect(await managedHas("configmap", "left-by-doomed")).toBe(true);
   });
 
   it("api-proxy --as impersonates: RBAC of the managed cluster applies, and its refusal is reported per object", async () => {
