@@ -5,7 +5,7 @@
 // Only after both proofs verify does each side reveal which services it provides.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Connection, Stream } from "@libp2p/interface";
-import { jsonChannel } from "./wire.ts";
+import { jsonChannel, WireError, type JsonChannel } from "./wire.ts";
 
 export const AUTH_PROTOCOL = "/entangle/auth/1.0.0";
 const TIMEOUT_MS = 10_000;
@@ -31,6 +31,19 @@ function verify(key: Buffer, role: "initiator" | "responder", t: Buffer, got: un
   if (buf.length !== want.length || !timingSafeEqual(buf, want)) throw new MembershipError("membership proof failed (peer holds a different network token)");
 }
 
+/** A malformed frame is a refusal like a wrong proof (logged, the connection closed), not a stream error. */
+async function recvMsg(ch: JsonChannel): Promise<Msg> {
+  try {
+    return await ch.recv<Msg>();
+  } catch (err) {
+    if (err instanceof WireError) throw new MembershipError(`malformed membership message: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The other side's refusal, as it said it: bounded, since it lands in our log. */
+const said = (error: unknown) => String(error).slice(0, 200);
+
 interface Msg {
   nonce?: string;
   mac?: string;
@@ -46,8 +59,8 @@ export async function proveAsInitiator(conn: Connection, localId: string, key: B
     const ch = jsonChannel(stream, signal);
     const nInit = randomBytes(32);
     await ch.send({ nonce: nInit.toString("base64") });
-    const r = await ch.recv<Msg>();
-    if (r.error !== undefined) throw new MembershipError(`remote refused: ${r.error}`);
+    const r = await recvMsg(ch);
+    if (r.error !== undefined) throw new MembershipError(`remote refused: ${said(r.error)}`);
     const nResp = Buffer.from(String(r.nonce ?? ""), "base64");
     if (nResp.length !== 32) throw new MembershipError("malformed membership reply");
     const t = transcript(localId, conn.remotePeer.toString(), nInit, nResp);
@@ -59,8 +72,8 @@ export async function proveAsInitiator(conn: Connection, localId: string, key: B
       throw err;
     }
     await ch.send({ mac: mac(key, "initiator", t).toString("base64"), hello });
-    const done = await ch.recv<Msg>();
-    if (done.error !== undefined) throw new MembershipError(`remote refused: ${done.error}`);
+    const done = await recvMsg(ch);
+    if (done.error !== undefined) throw new MembershipError(`remote refused: ${said(done.error)}`);
     return sanitizeHello(done.hello);
   } catch (err) {
     stream.abort(err as Error);
@@ -75,14 +88,14 @@ export async function proveAsResponder(stream: Stream, conn: Connection, localId
   const signal = AbortSignal.timeout(TIMEOUT_MS);
   const ch = jsonChannel(stream, signal);
   try {
-    const first = await ch.recv<Msg>();
+    const first = await recvMsg(ch);
     const nInit = Buffer.from(String(first.nonce ?? ""), "base64");
     if (nInit.length !== 32) throw new MembershipError("malformed membership request");
     const nResp = randomBytes(32);
     const t = transcript(conn.remotePeer.toString(), localId, nInit, nResp);
     await ch.send({ nonce: nResp.toString("base64"), mac: mac(key, "responder", t).toString("base64") });
-    const second = await ch.recv<Msg>();
-    if (second.error !== undefined) throw new MembershipError(`remote refused: ${second.error} (peer holds a different network token)`);
+    const second = await recvMsg(ch);
+    if (second.error !== undefined) throw new MembershipError(`remote refused: ${said(second.error)} (peer holds a different network token)`);
     try {
       verify(key, "initiator", t, second.mac);
     } catch (err) {
