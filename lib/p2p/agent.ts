@@ -63,6 +63,7 @@ export class Agent {
   private readonly keys?: DerivedKeys;
   private readonly tag?: string;
   private readonly pendingAuth = new Map<string, Promise<void>>();
+  private readonly cutConnections = new WeakSet<Connection>();
   private readonly dialTargets: DialTarget[];
   private readonly relays = new Map<string, Multiaddr>();
   private readonly closers: Array<() => Promise<void> | void> = [];
@@ -104,7 +105,11 @@ export class Agent {
 
     if (role.mode === "relay") {
       const table = new RendezvousTable();
-      await this.node.handle(RENDEZVOUS_PROTOCOL, (stream, conn) => serveRendezvous(table, stream, conn), handlerOpts);
+      await this.node.handle(
+        RENDEZVOUS_PROTOCOL,
+        (stream, conn) => serveRendezvous(table, stream, conn, (err) => this.cutOff(conn, "closing connection: malformed rendezvous request", err.message)),
+        handlerOpts,
+      );
     } else {
       await this.node.handle(AUTH_PROTOCOL, (stream, conn) => this.respondAuth(stream, conn), handlerOpts);
       if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOL, (stream, conn) => this.serveTunnel(stream, conn), handlerOpts);
@@ -326,6 +331,14 @@ export class Agent {
     }
   }
 
+  /** A peer that broke a protocol: logged once per connection, and the connection closed. */
+  private cutOff(conn: Connection, msg: string, reason?: string): void {
+    if (this.cutConnections.has(conn)) return;
+    this.cutConnections.add(conn);
+    this.log.warn({ peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString(), ...(reason !== undefined ? { reason } : {}) }, msg);
+    void conn.close({ signal: AbortSignal.timeout(2_000) }).catch(() => conn.abort(new Error(msg)));
+  }
+
   // ---- tunnels ---------------------------------------------------------------------------
 
   /** Expose side: one inbound stream = one TCP connection to the target. */
@@ -335,14 +348,16 @@ export class Agent {
     try {
       await this.pendingAuth.get(peer);
       const bytes = byteStream(stream);
-      const tag = Buffer.from((await bytes.read({ bytes: 32, signal: AbortSignal.timeout(OPEN_TIMEOUT_MS) })).subarray()).toString("hex");
       const reply = (code: number) => bytes.write(Uint8Array.of(code));
       if (!this.members.has(peer)) {
+        // at once, without waiting for a service tag; the stranger's connection goes too, so a
+        // flood of such streams costs one log line per connection, not one per stream
         this.metrics.tunnels.labels("refused").inc();
-        this.log.warn({ peer }, "tunnel refused: peer has not proved membership");
-        await reply(Status.NOT_A_MEMBER);
+        this.cutOff(conn, "tunnel refused: peer has not proved membership");
+        await reply(Status.NOT_A_MEMBER).catch(() => {});
         return void stream.abort(new Error("not a member"));
       }
+      const tag = Buffer.from((await bytes.read({ bytes: 32, signal: AbortSignal.timeout(OPEN_TIMEOUT_MS) })).subarray()).toString("hex");
       if (tag !== this.tag) {
         this.metrics.tunnels.labels("unknown_service").inc();
         await reply(Status.UNKNOWN_SERVICE);

@@ -3,7 +3,7 @@
 // never sees service names, and it need not hold the token. Service names are exchanged only
 // between members, inside the authenticated channel (see membership.ts).
 import type { Connection, Stream } from "@libp2p/interface";
-import { jsonChannel } from "./wire.ts";
+import { jsonChannel, WireError } from "./wire.ts";
 import { sourceKey } from "./gater.ts";
 
 export const RENDEZVOUS_PROTOCOL = "/entangle/rendezvous/1.0.0";
@@ -94,12 +94,16 @@ function count(map: Map<string, number>, key: string, delta: number): void {
   else map.set(key, n);
 }
 
-export async function serveRendezvous(table: RendezvousTable, stream: Stream, conn: Connection): Promise<void> {
+/**
+ * Serves one request. A request that breaks the protocol (a malformed frame, no valid namespace)
+ * is passed to `onMalformed`: the relay cuts such a peer off. Limits and stream ends are not.
+ */
+export async function serveRendezvous(table: RendezvousTable, stream: Stream, conn: Connection, onMalformed?: (err: Error) => void): Promise<void> {
   const signal = AbortSignal.timeout(10_000);
   const ch = jsonChannel(stream, signal);
   try {
     const req = await ch.recv<Request>();
-    if (typeof req.ns !== "string" || !/^[0-9a-f]{64}$/.test(req.ns)) throw new Error("bad namespace");
+    if (typeof req.ns !== "string" || !/^[0-9a-f]{64}$/.test(req.ns)) throw new WireError("bad namespace");
     const addrs = Array.isArray(req.addrs) ? req.addrs.filter((a): a is string => typeof a === "string" && a.length < 512) : [];
     const ip = conn.remoteAddr.getComponents().find((c) => c.name === "ip4" || c.name === "ip6")?.value;
     const peers = table.register(req.ns, conn.remotePeer.toString(), addrs, Date.now(), ip === undefined ? undefined : sourceKey(ip));
@@ -107,6 +111,7 @@ export async function serveRendezvous(table: RendezvousTable, stream: Stream, co
     await stream.close();
   } catch (err) {
     stream.abort(err as Error);
+    if (err instanceof WireError) onMalformed?.(err);
   }
 }
 
