@@ -17,6 +17,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap } from "yaml";
+import { STARTUP_PROBE } from "./startup-probe.ts";
 
 /** The environment variables the chart's own values manage (removed from Pepr's env lists). */
 export const MANAGED_ENV = ["LOG_LEVEL", "ENTANGLE_AGENT_IMAGE", "ENTANGLE_AGENT_PULL_POLICY", "ENTANGLE_AGENT_LOG_LEVEL", "ENTANGLE_PEERS"];
@@ -62,6 +63,8 @@ const HELPERS = `{{/* Entangle's settings as environment variables of both modul
 export function patchDeployment(text: string, controller: (typeof CONTROLLERS)[number], file: string): string {
   const v = `.Values.${controller}`;
   text = replaceChecked(text, `image: {{ ${v}.image }}`, `image: {{ .Values.moduleImage | default ${v}.image }}`, file);
+  const liveness = `          livenessProbe:\n            {{- toYaml ${v}.livenessProbe | nindent 12 }}\n`;
+  text = replaceChecked(text, liveness, `${liveness}          startupProbe:\n            {{- toYaml ${v}.startupProbe | nindent 12 }}\n`, file);
   // `with`: an emptied env list must not render as "[]" followed by our entries
   return replaceChecked(
     text,
@@ -130,6 +133,8 @@ export function patchValues(source: string): string {
     comment(doc, [c], `Pepr's settings of the ${c} Deployment (${name}).`);
     comment(doc, [c, "env"], "More environment variables (the settings above are added after these)");
     comment(doc, [c, "image"], "Pepr's controller image running the module (moduleImage overrides it)");
+    (doc.getIn([c]) as YAMLMap).add(doc.createPair("startupProbe", STARTUP_PROBE));
+    comment(doc, [c, "startupProbe"], "Time to start (the liveness probe waits for it): 5 minutes, for slow or busy nodes");
     comment(doc, [c, "resources"], "Requests and limits of its container");
     comment(doc, [c, "nodeSelector"], "Scheduling of its pods: nodeSelector, tolerations and affinity below");
   }
@@ -167,6 +172,10 @@ export function patchSchema(source: string): string {
   values.properties.logLevel = { type: "string", enum: LOG_LEVELS };
   values.properties.peers = { anyOf: [{ type: "array", items: str }, str] };
   values.properties.moduleImage = str;
+  // Pepr's schema refuses unknown keys of admission/watcher: allow our startupProbe (hack/startup-probe.ts)
+  const controller = schema.definitions.Admission;
+  if (!controller?.properties) throw new Error("values.schema.json: no definitions.Admission.properties");
+  controller.properties.startupProbe = { type: "object" };
   // Pepr's schema requires requests and limits with both cpu and memory: too strict for users.
   if (!schema.definitions.Resources) throw new Error("values.schema.json: no definitions.Resources");
   schema.definitions.Resources = { type: "object", additionalProperties: true };

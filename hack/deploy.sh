@@ -40,7 +40,8 @@ DEPLOYMENTS=("pepr-$UUID" "pepr-$UUID-watcher")
 CRDS=(entanglements.entangle.kairos.io manifests.entangle-proxy.kairos.io)
 # What the build's YAML holds outside pepr-system (used when dist/ is gone at uninstall time).
 CLUSTER_OBJECTS=("mutatingwebhookconfiguration/pepr-$UUID" "validatingwebhookconfiguration/pepr-$UUID"
-  "clusterrolebinding/pepr-$UUID" "clusterrole/pepr-$UUID")
+  "clusterrolebinding/pepr-$UUID" "clusterrole/pepr-$UUID"
+  "validatingadmissionpolicybinding/entangle-sidecar-guard" "validatingadmissionpolicy/entangle-sidecar-guard")
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
 die() { printf '[deploy] error: %s\n' "$*" >&2; exit 1; }
@@ -164,7 +165,8 @@ wait_ready() {
 cmd_up() {
   local t0=$SECONDS wait=$1 with_helm=$2
   if ! has_node; then
-    # Its webhooks (failurePolicy Fail) would then refuse every Pod creation: only on request.
+    # Its pods would never run: only on request (its webhooks fail open, the sidecar guard then
+    # refuses pods that ask for the sidecar).
     [[ $wait == 0 ]] || die "cluster $NAME has no node, so the module's pods could never start (hack/cluster.sh up $NAME --node; or --no-wait to apply anyway)"
     log "cluster $NAME has no node: applying only, its pods stay Pending"
   fi
@@ -199,8 +201,7 @@ cmd_up() {
 }
 
 # The README's uninstall: CRs first, while the module runs their finalizers (remote cleanup);
-# then the webhooks (failurePolicy Fail: without their pods every Pod creation would fail), the
-# module, the CRDs.
+# then the module (webhooks, sidecar guard), the CRDs.
 cmd_down() {
   local t0=$SECONDS ready
   ready=$(k -n "$NS" get deployment "pepr-$UUID" "pepr-$UUID-watcher" -o 'jsonpath={.items[*].status.readyReplicas}' 2>/dev/null || true)

@@ -24,10 +24,12 @@ if [ -d dist/entangle-chart ]; then
   "$node" hack/chart.ts dist/entangle-chart
 fi
 
-# the sidecar guard (a ValidatingAdmissionPolicy) ships with the module, so uninstalling removes it
+# the module's Deployments get a startupProbe (the chart's too: hack/chart.ts); the sidecar guard
+# (a ValidatingAdmissionPolicy) ships with the module, so uninstalling removes it
 node=node_modules/.bin/node
 [ -x "$node" ] || node=node
 module_yaml=dist/pepr-module-entangle.yaml
+"$node" hack/startup-probe.ts "$module_yaml"
 if ! grep -q "name: entangle-sidecar-guard" "$module_yaml"; then
   { echo "---"; "$node" hack/guard-yaml.ts; } >>"$module_yaml"
   echo "package: sidecar guard added to $module_yaml" >&2

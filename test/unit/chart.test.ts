@@ -49,17 +49,28 @@ describe("hack/chart.ts", () => {
   });
 
   it("fails the build when Pepr's templates no longer have what it edits", () => {
-    const template = "          image: {{ .Values.watcher.image }}\n            {{- toYaml .Values.watcher.env | nindent 12 }}\n";
+    const template =
+      "          image: {{ .Values.watcher.image }}\n            {{- toYaml .Values.watcher.env | nindent 12 }}\n" +
+      "          livenessProbe:\n            {{- toYaml .Values.watcher.livenessProbe | nindent 12 }}\n";
     expect(patchDeployment(template, "watcher", "w.yaml")).toContain('{{- include "entangle.env" . | nindent 12 }}');
+    expect(patchDeployment(template, "watcher", "w.yaml")).toContain("startupProbe:\n            {{- toYaml .Values.watcher.startupProbe | nindent 12 }}");
+    expect(() => patchDeployment(template.replace("livenessProbe:", "liveness:"), "watcher", "w.yaml")).toThrow(/did Pepr's chart change/);
     expect(() => patchDeployment(template.replace("watcher.env", "watcher.environment"), "watcher", "w.yaml")).toThrow(/did Pepr's chart change/);
     expect(() => patchDeployment(template, "admission", "a.yaml")).toThrow(/a\.yaml: expected 1/);
   });
 
   it("adds its values to the schema, which refuses unknown keys", () => {
-    const pepr = { definitions: { Values: { additionalProperties: false, properties: {} }, Resources: { additionalProperties: false } } };
+    const pepr = {
+      definitions: {
+        Values: { additionalProperties: false, properties: {} },
+        Admission: { additionalProperties: false, properties: {} },
+        Resources: { additionalProperties: false },
+      },
+    };
     const schema = JSON.parse(patchSchema(JSON.stringify(pepr)));
     expect(Object.keys(schema.definitions.Values.properties).sort()).toEqual(["agent", "logLevel", "moduleImage", "peers"]);
     expect(schema.definitions.Values.additionalProperties).toBe(false);
     expect(schema.definitions.Resources).toEqual({ type: "object", additionalProperties: true });
+    expect(schema.definitions.Admission.properties.startupProbe).toEqual({ type: "object" }); // admission and watcher share it
   });
 });
