@@ -7,18 +7,7 @@ import { K8s, Log } from "pepr";
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, setCondition, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
-import {
-  claimOf,
-  declaredBy,
-  declaredKeys,
-  keptRecords,
-  ownerId,
-  parseEntries,
-  toPrune,
-  objectKey,
-  withOwner,
-  type RemoteObject,
-} from "../remote/manifests.ts";
+import { claimOf, declaredBy, declaredKeys, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
 import { TunnelPool } from "../remote/tunnels.ts";
 import { fallbackWrite, forbidden, refusedMessage, unreadableMessage } from "../remote/fallback.ts";
 import { describeObjects, describeTarget, effectiveTarget, formerTargetsCondition, retarget, targetOf } from "../remote/targets.ts";
@@ -28,6 +17,7 @@ import { moduleConfig } from "../config.ts";
 import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
 import { executedNow, keepsRemoteObjects } from "../remote/compat.ts";
+import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
 
 const PEPR_FINALIZER = "pepr.dev/finalizer";
 const FIELD_MANAGER = "entangle-proxy";
@@ -77,12 +67,6 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** Errors that mean "could not reach the remote API" rather than "the API refused". */
-function unreachable(err: unknown): boolean {
-  const e = err as { code?: number | string; message?: string };
-  return typeof e?.code !== "number" && !(e as { body?: unknown }).body;
-}
-
 /**
  * Why the remote cluster cannot take this kind, or undefined if it can. The client resolves the
  * kind before each request; left to it, an unknown group/version reads "404 page not found" and
@@ -100,19 +84,6 @@ async function missingKind(client: KubernetesObjectApi, obj: RemoteObject): Prom
     if (notFound(err)) return `the remote cluster does not serve ${obj.apiVersion} (kind ${obj.kind}): is its CRD installed?`;
     throw err;
   }
-}
-
-function remoteMessage(err: unknown): string {
-  const e = err as { body?: unknown; message?: string };
-  if (typeof e?.body === "string") {
-    try {
-      return (JSON.parse(e.body) as { message?: string }).message ?? e.body;
-    } catch {
-      return e.body;
-    }
-  }
-  if (e?.body && typeof e.body === "object") return (e.body as { message?: string }).message ?? JSON.stringify(e.body);
-  return apiMessage(err);
 }
 
 export function reconcileManifests(event: Manifests): Promise<void> {
@@ -240,18 +211,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
     }
   }
 
-  const failed = results.filter((r) => r.state === "Failed");
-  const ready: Omit<Condition, "lastTransitionTime"> =
-    failed.length === 0
-      ? { type: "Ready", status: "True", reason: "Applied", message: `${results.length} object(s) applied to ${target.serviceUUID}` }
-      : {
-          type: "Ready",
-          status: "False",
-          reason: conflicts.length > 0 ? "OwnershipConflict" : "ApplyFailed",
-          message: `${failed.length} of ${results.length} failed: ${conflicts[0] ?? failed[0].message}`,
-        };
+  const ready = appliedCondition(results, conflicts, target.serviceUUID);
   await status(ready, results);
-  if (failed.length > 0 || formerTargets.length > 0) scheduleRetry(key);
+  if (ready.status !== "True" || formerTargets.length > 0) scheduleRetry(key);
   else clearRetry(key);
 }
 
@@ -374,15 +336,6 @@ async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records:
   return { deleted, left, problem };
 }
 
-function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
-  const seen = new Set(now.filter((n) => n.state === "Applied").map(objectKey));
-  return [
-    ...now.filter((n) => n.state === "Applied"),
-    ...(previous ?? []).filter((p) => p.state === "Applied" && !seen.has(objectKey(p))),
-    ...now.filter((n) => n.state === "Failed"),
-  ];
-}
-
 async function writeStatus(
   cr: Manifests,
   ready: Omit<Condition, "lastTransitionTime">,
@@ -424,11 +377,7 @@ async function writeStatus(
 export async function finalizeManifests(cr: Manifests): Promise<boolean> {
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   clearRetry(key);
-  const current: FormerTarget = {
-    ...(cr.status?.target ?? targetOf(cr.spec!)),
-    applied: (cr.status?.applied ?? []).filter((a) => a.state === "Applied" && a.name),
-  };
-  const targets = [current, ...(cr.status?.formerTargets ?? [])].filter((t) => t.applied.length > 0);
+  const targets = deletionTargets(cr.status, targetOf(cr.spec!));
   if (targets.length === 0) return true;
   if (keepsRemoteObjects(cr.metadata?.annotations)) {
     Log.info({ key, objects: targets.flatMap((t) => t.applied).length }, "Manifests deleted with orphan annotation: remote objects kept");
