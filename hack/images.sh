@@ -275,6 +275,11 @@ fill_pepr() {
   cp "$ROOT/package-lock.json" "$app/"   # pins pepr's dependency tree to what the project tested
   (cd "$app" && npm22 install --omit=dev --omit=peer --ignore-scripts) || die "pepr $PEPR_VERSION failed to install"
   [[ -f $app/node_modules/pepr/dist/controller.js ]] || die "pepr's dist/controller.js missing"
+  # the module's API client reuses one connection pool (issue 11): the same patch as npm ci's
+  # postinstall applies to this project's node_modules
+  for d in "$ROOT"/patches/kubernetes-fluent-client+*.patch; do
+    patch -s -p1 -d "$app" <"$d" || die "$(basename "$d") does not apply to the controller image"
+  done
   rm -f "$app/package.json" "$app/package-lock.json" "$app/node_modules/.package-lock.json"
   for d in @types ramda/dist ramda/es esbuild @esbuild fast-glob .bin/esbuild ts-morph @ts-morph \
     quicktype-core commander heredoc @npmcli @pkgjs @glideapps @jsep-plugin @sigstore benchmarks \

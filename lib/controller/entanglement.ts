@@ -11,40 +11,57 @@ import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
-import { serialize } from "./serialize.ts";
+import { coalesce } from "./serialize.ts";
 import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
+import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
+import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Links, type Outcome } from "./memory.ts";
 
 type Ready = Omit<Condition, "lastTransitionTime">;
 
+/** What the controller saw and did last, per Entanglement (lib/controller/memory.ts). */
+const memory = new ControllerMemory();
+
 export function reconcileEntanglement(event: Entanglement, cfg: ModuleConfig = moduleConfig()): Promise<void> {
-  return serialize(`${event.metadata?.namespace}/${event.metadata?.name}`, () => reconcileNow(event, cfg));
+  const namespace = event.metadata?.namespace ?? "";
+  const name = event.metadata?.name ?? "";
+  // the echo of our own status write (or the very state the last reconcile read): nothing new
+  if (isEcho(memory.outcome(namespace, name), event.metadata?.resourceVersion)) return Promise.resolve();
+  return coalesce(ControllerMemory.key(namespace, name), () => reconcileNow(event, cfg));
 }
 
 async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<void> {
   // Watch events queue up (the CR's own, its Deployment's, its Secret's): work from the
   // current object, not the event's copy, so a stale status is neither rewritten nor re-announced.
   const cr = await latest(event);
-  if (!cr || cr.metadata?.deletionTimestamp) return;
+  if (!cr || cr.metadata?.deletionTimestamp) {
+    memory.forget(event.metadata!.namespace!, event.metadata!.name!);
+    return;
+  }
   const namespace = cr.metadata!.namespace!;
+  const name = cr.metadata!.name!;
   const generation = cr.metadata?.generation;
+  memory.note(namespace, name, { secretRef: cr.spec?.secretRef, serviceRef: cr.spec?.serviceRef, instance: objectName("", name) });
+  // until this reconcile has written its status, every related event counts
+  memory.unrecord(namespace, name);
   const rendered = renderEntanglement(cr, cfg, await lookUpServiceRef(cr));
   if (!rendered.ok) {
     // a Service of spec.serviceRef missing or ambiguous: pending, and its watch brings us back
-    await writeStatus(
+    return void (await writeStatus(
       cr,
       { type: "Ready", status: "False", reason: rendered.reason, message: rendered.message, observedGeneration: generation },
       { lastError: rendered.message, phase: rendered.reason === "InvalidSpec" ? "Invalid" : "Pending" },
-    );
-    return;
+    ));
   }
 
   let ready: Ready;
   let extra: Partial<EntanglementStatus> = { direction: rendered.direction };
+  let outcome: Omit<Outcome, "resourceVersion"> | undefined;
   try {
     // never take over (and, through the ownerReference, later delete) an object we did not create
+    const existing = await current(kind.Deployment, namespace, rendered.deployment.metadata!.name!);
+    const existingService = rendered.service ? await current(kind.Service, namespace, rendered.service.metadata!.name!) : undefined;
     const conflict =
-      notOurs(await current(kind.Deployment, namespace, rendered.deployment.metadata!.name!), cr.metadata?.uid, "Deployment") ??
-      (rendered.service ? notOurs(await current(kind.Service, namespace, rendered.service.metadata!.name!), cr.metadata?.uid, "Service") : undefined);
+      notOurs(existing, cr.metadata?.uid, "Deployment") ?? (rendered.service ? notOurs(existingService, cr.metadata?.uid, "Service") : undefined);
     if (conflict) {
       await writeStatus(
         cr,
@@ -59,15 +76,20 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
       recheckLater(cr);
       return;
     }
-    // the apply answers with the whole object, status included: no second read
-    const deployment = await K8s(kind.Deployment).Apply(rendered.deployment as kind.Deployment, { force: true });
-    if (rendered.service) await K8s(kind.Service).Apply(rendered.service as kind.Service, { force: true });
-    else await deleteStaleService(cr, serviceName(cr.metadata!.name!));
+    // written only when it differs from what is there (lib/k8s/unchanged.ts); the apply answers
+    // with the whole object, status included: no second read
+    const desired = withAppliedHash(rendered.deployment);
+    const deployment = needsApply(desired, existing) ? await K8s(kind.Deployment).Apply(desired as kind.Deployment, { force: true }) : existing!;
+    if (rendered.service) {
+      const service = withAppliedHash(rendered.service);
+      if (needsApply(service, existingService)) await K8s(kind.Service).Apply(service as kind.Service, { force: true });
+    } else await deleteStaleService(cr, serviceName(cr.metadata!.name!));
 
     const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
     const failure = await failedAgent(cr);
+    outcome = { deploymentGeneration: deployment.metadata?.generation, readyReplicas, available, failed: failure !== undefined };
     extra = { ...extra, readyReplicas };
     if (!secret.ok) {
       ready = { type: "Ready", status: "False", reason: secret.reason, message: `${secret.message}: the agent cannot start until it exists` };
@@ -95,7 +117,8 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     ready = { type: "Ready", status: "False", reason: "ApplyFailed", message };
     extra = { ...extra, phase: "Error", lastError: message };
   }
-  await writeStatus(cr, { ...ready, observedGeneration: generation }, extra);
+  const resourceVersion = await writeStatus(cr, { ...ready, observedGeneration: generation }, extra);
+  if (outcome) memory.record(namespace, name, { ...outcome, resourceVersion });
 }
 
 /** What spec.serviceRef points at (outbound only; the renderer refuses it on inbound). */
@@ -164,7 +187,8 @@ function recheckLater(cr: Entanglement): void {
   rechecks.set(key, timer);
 }
 
-async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<EntanglementStatus>): Promise<void> {
+/** Writes the status if it changed; returns the Entanglement's resourceVersion after that. */
+async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<EntanglementStatus>): Promise<string | undefined> {
   const old = cr.status ?? {};
   const status: EntanglementStatus = {
     ...old,
@@ -174,8 +198,8 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
   };
   if (extra.lastError === undefined) delete status.lastError;
   const prev = old.conditions?.find((c) => c.type === "Ready");
-  if (sameJson(old, status)) return; // nothing new: no write, no event loop
-  await K8s(Entanglement).PatchStatus({
+  if (sameJson(old, status)) return cr.metadata?.resourceVersion; // nothing new: no write, no event loop
+  const written = await K8s(Entanglement).PatchStatus({
     metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
     status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus,
   });
@@ -183,39 +207,46 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
     const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
     await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);
   }
+  return written?.metadata?.resourceVersion;
 }
 
-/** Re-reconciles the Entanglement owning a Deployment we manage (its availability changed). */
+/**
+ * Re-reconciles the Entanglement owning a Deployment we manage, when its spec (edited by
+ * someone) or its availability changed since the last reconcile.
+ */
 export async function reconcileOwnerOf(obj: kind.Deployment): Promise<void> {
   const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
-  if (!owner || !obj.metadata?.namespace) return;
-  await reconcileByName(obj.metadata.namespace, owner.name);
+  const namespace = obj.metadata?.namespace;
+  if (!owner || !namespace) return;
+  if (!deploymentMatters(memory.outcome(namespace, owner.name), deploymentView(obj))) return;
+  await reconcileByName(namespace, owner.name);
 }
 
-/** Re-reconciles the Entanglement whose agent runs in this pod (its container status changed). */
+/** Re-reconciles the Entanglement whose agent runs in this pod, when the pod failed or a failure was reported. */
 export async function reconcileOwnerOfPod(pod: kind.Pod): Promise<void> {
   const namespace = pod.metadata?.namespace;
   const instance = pod.metadata?.labels?.[ENTANGLEMENT_LABEL];
   if (!namespace || !instance) return;
-  // the label is the CR name, shortened with a hash when long: match it rather than invert it
-  const list = await K8s(Entanglement).InNamespace(namespace).Get();
-  for (const cr of list.items) if (objectName("", cr.metadata?.name ?? "") === instance) await reconcileEntanglement(cr);
+  const failed = agentFailure([pod]) !== undefined;
+  // the label is the CR name, shortened with a hash when long: matched against the CRs seen (one
+  // not seen yet is reconciled, pods included, when its own watch event comes)
+  for (const name of memory.owners(namespace, instance)) if (podMatters(memory.outcome(namespace, name), failed)) await reconcileByName(namespace, name);
 }
 
-/** Re-reconciles every Entanglement in the namespace that uses this Secret. */
+/** Re-reconciles every Entanglement seen in the namespace that uses this Secret. */
 export async function reconcileUsersOfSecret(secret: kind.Secret): Promise<void> {
-  await reconcileWhere(secret.metadata?.namespace, (cr) => cr.spec?.secretRef === secret.metadata?.name);
+  await reconcileWhere(secret.metadata?.namespace, (links) => links.secretRef === secret.metadata?.name);
 }
 
-/** Re-reconciles every Entanglement in the namespace whose spec.serviceRef names this Service (created, changed, deleted). */
+/** Re-reconciles every Entanglement seen in the namespace whose spec.serviceRef names this Service (created, changed, deleted). */
 export async function reconcileUsersOfService(service: kind.Service): Promise<void> {
-  await reconcileWhere(service.metadata?.namespace, (cr) => cr.spec?.serviceRef === service.metadata?.name);
+  await reconcileWhere(service.metadata?.namespace, (links) => links.serviceRef === service.metadata?.name);
 }
 
-async function reconcileWhere(namespace: string | undefined, uses: (cr: Entanglement) => boolean): Promise<void> {
+async function reconcileWhere(namespace: string | undefined, uses: (links: Links) => boolean): Promise<void> {
   if (!namespace) return;
-  const list = await K8s(Entanglement).InNamespace(namespace).Get();
-  for (const cr of list.items) if (uses(cr)) await reconcileEntanglement(cr);
+  // a resync: each one runs in turn (the users of one Secret can be a thousand)
+  for (const name of memory.users(namespace, uses)) await reconcileByName(namespace, name);
 }
 
 async function latest(cr: Entanglement): Promise<Entanglement | undefined> {

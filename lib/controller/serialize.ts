@@ -12,3 +12,23 @@ export function serialize(key: string, run: () => Promise<void>): Promise<void> 
   });
   return next;
 }
+
+// Runs not started yet, by key: see coalesce().
+const waiting = new Map<string, Promise<void>>();
+
+/**
+ * Like serialize(), but a run asked for while another one for the same key waits to start
+ * joins that one: each run reads the current state when it starts, so the second would only
+ * repeat it. A burst of watch events for one object (its CR, Deployment, Pods, Secret) then
+ * costs one reconcile, not one each.
+ */
+export function coalesce(key: string, run: () => Promise<void>): Promise<void> {
+  const queued = waiting.get(key);
+  if (queued) return queued;
+  const next = serialize(key, () => {
+    waiting.delete(key);
+    return run();
+  });
+  waiting.set(key, next);
+  return next;
+}

@@ -18,10 +18,11 @@ export function apiMessage(err: unknown): string {
  * status we read back and write it again.
  */
 export function sameJson(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
+  return canonicalJson(a) === canonicalJson(b);
 }
 
-function canonical(v: unknown): string {
+/** JSON text with object keys sorted and null/undefined fields left out. */
+export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, value: unknown) =>
     value && typeof value === "object" && !Array.isArray(value)
       ? Object.fromEntries(

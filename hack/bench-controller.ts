@@ -1,0 +1,316 @@
+// npm run bench:controller: the controller at scale, on the fast tier (a real API server
+// without a node, hack/cluster.sh; the module as a local process, hack/module.sh). Prints figures,
+// asserts nothing. Bounded: N objects, every wait has a deadline.
+//
+//   node hack/bench-controller.ts [--cluster NAME] [--entanglements N] [--manifests M]
+//                                 [--objects-per-manifest K] [--no-baseline] [--profile DIR] [--keep]
+//
+// Entanglements (mixed inbound/outbound, Secrets they reference exist):
+//   - `kubectl apply` of N CRs without the module (its webhooks unregistered), then with it
+//   - the time from the end of that apply until every CR has status written for its current
+//     generation (no node: agents never become available, so any Ready reason counts)
+//   - the module's CPU time (/proc/PID/stat utime+stime) and RSS over the run
+//   - the module's API requests (every request it makes, counted by hack/module/count-requests.ts):
+//     per reconcile, writes apart; then a resync (the Secrets touched: every CR reconciled, none
+//     changed), a module restart with N existing CRs, and one spec change
+// Manifests (--manifests M): not measured yet.
+//
+// --profile DIR: CPU profiles and heap snapshots of the module (hack/module/profile.ts) when
+// idle and after the Entanglements converged, in DIR.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { newToken } from "../lib/p2p/token.ts";
+import { KUBECTL, ROOT, kubectl, moduleDown, moduleUp, run } from "../test/helpers/k8s.ts";
+
+const { values: opts } = parseArgs({
+  options: {
+    cluster: { type: "string", default: "bench-controller" },
+    entanglements: { type: "string", default: "1000" },
+    manifests: { type: "string", default: "0" },
+    "objects-per-manifest": { type: "string", default: "5" },
+    "no-baseline": { type: "boolean", default: false },
+    profile: { type: "string" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const CLUSTER = opts.cluster!;
+const N = Number(opts.entanglements);
+const M = Number(opts.manifests);
+const K = Number(opts["objects-per-manifest"]);
+const NS = "bench-ent";
+const SECRETS = 10;
+const STATE = process.env.ENTANGLE_STATE_DIR ?? "/tmp/entangle-clusters";
+const WORK = resolve(`/tmp/entangle-bench-controller-${CLUSTER}`);
+const REQUESTS = join(WORK, "requests.log");
+const PROFILE = opts.profile ? resolve(opts.profile) : undefined;
+const TICK = 100; // clock ticks per second (getconf CLK_TCK on Linux)
+
+rmSync(WORK, { recursive: true, force: true });
+mkdirSync(WORK, { recursive: true });
+if (PROFILE) mkdirSync(PROFILE, { recursive: true });
+
+const say = (line: string) => process.stdout.write(line + "\n");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+async function clusterUp(name: string): Promise<string> {
+  const r = await run("bash", ["hack/cluster.sh", "up", name], { timeoutMs: 900_000 });
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.stdout
+    .trim()
+    .split("\n")
+    .pop()!
+    .replace(/^KUBECONFIG=/, "");
+}
+
+const kcfg = await clusterUp(CLUSTER);
+const k = (args: string[], input?: string) => kubectl(kcfg, args, input);
+async function must(args: string[], input?: string): Promise<string> {
+  const r = await kubectl(kcfg, args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+// ---- the module process: CPU, RSS, requests ------------------------------------------------
+function modulePid(): number {
+  return Number(readFileSync(join(STATE, CLUSTER, "module", "pid"), "utf8"));
+}
+function usage(pid: number): { cpuMs: number; rss: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / TICK; // utime, stime (fields 14, 15)
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+  return { cpuMs, rss };
+}
+
+interface Requests {
+  total: number;
+  reads: number;
+  writes: number;
+  byKind: Record<string, number>;
+}
+function requestLines(): string[] {
+  return existsSync(REQUESTS) ? readFileSync(REQUESTS, "utf8").split("\n").filter(Boolean) : [];
+}
+/** Requests since line `from`, by "VERB resource" (watches apart). */
+function requestsSince(from: number): Requests {
+  const lines = requestLines().slice(from);
+  const byKind: Record<string, number> = {};
+  let reads = 0;
+  let writes = 0;
+  for (const line of lines) {
+    const [method, path] = line.split(" ");
+    const url = new URL(path, "http://x");
+    const parts = url.pathname.split("/").filter(Boolean);
+    // /api/v1/namespaces/NS/RES[/NAME[/SUB]] or /apis/G/V/namespaces/NS/RES[/NAME[/SUB]]
+    const base = parts[0] === "api" ? 2 : 3;
+    const rest = parts[base] === "namespaces" && parts.length > base + 2 ? parts.slice(base + 2) : parts.slice(base);
+    const resource = rest[0] + (rest[2] ? "/" + rest[2] : "");
+    const verb = url.searchParams.get("watch") === "true" ? "WATCH" : method === "GET" && rest.length === 1 ? "LIST" : method;
+    const key = `${verb} ${resource}`;
+    byKind[key] = (byKind[key] ?? 0) + 1;
+    if (method === "GET") reads++;
+    else writes++;
+  }
+  return { total: lines.length, reads, writes, byKind };
+}
+function showRequests(r: Requests, per: number, what: string): void {
+  say(`  requests: ${r.total} (${r.reads} reads, ${r.writes} writes) = ${(r.total / per).toFixed(1)} per ${what} (${(r.writes / per).toFixed(2)} writes)`);
+  const kinds = Object.entries(r.byKind).sort((a, b) => b[1] - a[1]);
+  say(`    ${kinds.map(([kk, v]) => `${kk} ${v}`).join(", ")}`);
+}
+
+/** Waits until the module made no request for `quietMs` (bounded by `maxMs`). */
+async function quiet(quietMs = 4000, maxMs = 600_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = requestLines().length;
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const now = requestLines().length;
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+  }
+  say(`  (still busy after ${maxMs / 1000} s)`);
+}
+
+async function startModule(): Promise<number> {
+  const nodeOptions = ["--import ./hack/module/count-requests.ts"];
+  if (PROFILE) nodeOptions.push("--import ./hack/module/profile.ts");
+  await moduleUp(CLUSTER, {
+    ENTANGLE_PROFILE_DIR: PROFILE ?? "",
+    NODE_OPTIONS: nodeOptions.join(" "),
+    ENTANGLE_REQUEST_LOG: REQUESTS,
+    ENTANGLE_PEERS: "127.0.0.1:4001",
+    ENTANGLE_AGENT_IMAGE: "example.test/entangle:bench",
+    LOG_LEVEL: "info",
+  });
+  return modulePid();
+}
+
+let snapshots = 0;
+/** A CPU profile since the last one and a heap snapshot (hack/module/profile.ts), into --profile DIR. */
+async function profile(pid: number, label: string): Promise<void> {
+  if (!PROFILE) return;
+  const i = snapshots++;
+  process.kill(pid, "SIGUSR2");
+  for (let t = 0; t < 300 && !existsSync(join(PROFILE, `${i}.done`)); t++) await sleep(1000);
+  for (const ext of ["cpuprofile", "heapsnapshot"]) execFileSync("mv", [join(PROFILE, `${i}.${ext}`), join(PROFILE, `${label}.${ext}`)]);
+  say(`  profile: ${join(PROFILE, label)}.{cpuprofile,heapsnapshot}`);
+}
+
+// ---- Entanglements --------------------------------------------------------------------------
+const token = newToken();
+function namespaceYaml(ns: string): string {
+  const docs = [`apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}`];
+  for (let s = 0; s < SECRETS; s++)
+    docs.push(`apiVersion: v1\nkind: Secret\nmetadata:\n  name: token-${s}\n  namespace: ${ns}\ntype: Opaque\nstringData:\n  network_token: "${token}"`);
+  return docs.join("\n---\n") + "\n";
+}
+function entanglementsYaml(ns: string, n: number, port = 8080): string {
+  const docs: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const common = `apiVersion: entangle.kairos.io/v1alpha1\nkind: Entanglement\nmetadata:\n  name: e${i}\n  namespace: ${ns}\nspec:\n  serviceUUID: "svc-${i}"\n  secretRef: "token-${i % SECRETS}"\n`;
+    docs.push(
+      i % 2 === 0
+        ? common +
+            `  host: "127.0.0.1"\n  port: "${port}"\n  inbound: true\n  serviceSpec:\n    ports:\n    - port: ${port}\n      protocol: TCP\n    type: ClusterIP\n`
+        : common + `  host: "192.168.1.1"\n  port: "${port}"\n`,
+    );
+  }
+  return docs.join("---\n");
+}
+async function applyTimed(yaml: string): Promise<number> {
+  const file = join(WORK, "apply.yaml");
+  writeFileSync(file, yaml);
+  const t0 = performance.now();
+  const out = await run(KUBECTL, ["--kubeconfig", kcfg, "apply", "-f", file], {
+    timeoutMs: 900_000,
+  });
+  const ms = performance.now() - t0;
+  if (out.code !== 0) throw new Error(out.stderr.slice(0, 2000));
+  return ms;
+}
+async function deleteNamespace(ns: string): Promise<void> {
+  await k(["delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s"]);
+}
+/** How many Entanglements have status written for their current generation. */
+async function statusWritten(ns: string): Promise<number> {
+  const out = await must([
+    "get",
+    "entanglements",
+    "-n",
+    ns,
+    "-o",
+    'jsonpath={range .items[*]}{.metadata.generation}/{.status.observedGeneration}/{.status.conditions[?(@.type=="Ready")].observedGeneration}{"\\n"}{end}',
+  ]);
+  return out.split("\n").filter((l) => {
+    const [g, o, c] = l.split("/");
+    return g && g === o && g === c;
+  }).length;
+}
+
+say(`# bench:controller on cluster ${CLUSTER} (fast tier: API server without a node), ${new Date().toISOString()}`);
+say(`# machine: ${execFileSync("nproc").toString().trim()} cores, load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+await moduleDown(CLUSTER);
+await deleteNamespace(NS);
+// the module applies its CRDs when it starts; the run without it needs them too
+await must(["apply", "-f", join(ROOT, "lib/crds/crds.yaml")]);
+await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.kairos.io", "--timeout=60s"]);
+
+let baselineMs: number | undefined;
+if (!opts["no-baseline"]) {
+  await must(["apply", "-f", "-"], namespaceYaml(NS));
+  baselineMs = await applyTimed(entanglementsYaml(NS, N));
+  say(`\n## ${N} Entanglements, kubectl apply without the module: ${(baselineMs / 1000).toFixed(1)} s`);
+  await deleteNamespace(NS);
+}
+
+say(`\n## ${N} Entanglements with the module`);
+let pid = await startModule();
+await sleep(3000);
+await quiet(3000, 60_000);
+const idle = usage(pid);
+say(`  module idle: RSS ${mib(idle.rss)}, CPU ${(idle.cpuMs / 1000).toFixed(1)} s since start`);
+await profile(pid, "0-idle");
+await must(["apply", "-f", "-"], namespaceYaml(NS));
+const r0 = requestLines().length;
+const c0 = usage(pid);
+const applyMs = await applyTimed(entanglementsYaml(NS, N));
+const tApplied = performance.now();
+say(`  kubectl apply with the module: ${(applyMs / 1000).toFixed(1)} s${baselineMs ? ` (${(applyMs / baselineMs).toFixed(1)}x without)` : ""}`);
+let maxRss = 0;
+let done = 0;
+const deadline = Date.now() + 900_000;
+while (Date.now() < deadline) {
+  maxRss = Math.max(maxRss, usage(pid).rss);
+  done = await statusWritten(NS);
+  if (done >= N) break;
+  await sleep(1000);
+}
+const converged = (performance.now() - tApplied) / 1000;
+say(`  status written for the current generation: ${done}/${N}, ${converged.toFixed(1)} s after the end of kubectl apply`);
+await quiet();
+const c1 = usage(pid);
+maxRss = Math.max(maxRss, c1.rss);
+const cpu = c1.cpuMs - c0.cpuMs;
+say(
+  `  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / N).toFixed(1)} ms per Entanglement; RSS ${mib(c1.rss)} after (max ${mib(maxRss)}, idle ${mib(idle.rss)})`,
+);
+showRequests(requestsSince(r0), N, "Entanglement");
+await profile(pid, `1-${N}-entanglements`);
+
+// a resync: every Secret touched, so every Entanglement is reconciled and none has changed
+{
+  const r = requestLines().length;
+  const c = usage(pid);
+  for (let s = 0; s < SECRETS; s++) await must(["annotate", "secret", `token-${s}`, "-n", NS, `bench/touched=${Date.now()}`, "--overwrite"]);
+  await sleep(2000);
+  await quiet();
+  const d = usage(pid).cpuMs - c.cpuMs;
+  say(`\n## resync (the ${SECRETS} Secrets touched: all ${N} Entanglements reconciled, nothing changed)`);
+  say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / N).toFixed(1)} ms per Entanglement`);
+  showRequests(requestsSince(r), N, "Entanglement");
+  await profile(pid, "2-resync");
+}
+
+// a restart with N existing CRs: every one arrives as ADDED
+{
+  await moduleDown(CLUSTER);
+  const r = requestLines().length;
+  const t0 = performance.now();
+  pid = await startModule();
+  await sleep(2000);
+  await quiet();
+  const u = usage(pid);
+  say(`\n## module restart with ${N} existing Entanglements`);
+  say(`  quiet ${((performance.now() - t0) / 1000).toFixed(1)} s after start; CPU ${(u.cpuMs / 1000).toFixed(1)} s since start, RSS ${mib(u.rss)}`);
+  showRequests(requestsSince(r), N, "Entanglement");
+  await profile(pid, "3-restart");
+}
+
+// one change
+{
+  const r = requestLines().length;
+  await must(["patch", "entanglement", "e1", "-n", NS, "--type", "merge", "-p", '{"spec":{"port":"9090"}}']);
+  await sleep(1000);
+  await quiet(3000, 60_000);
+  say(`\n## one spec change`);
+  showRequests(requestsSince(r), 1, "change");
+}
+
+// ---- Manifests ------------------------------------------------------------------------------
+// Not measured yet (issue 11): M CRs of K objects each against a second control plane through a
+// tunnel (test/e2e/manifests.test.ts shows the setup).
+if (M > 0) say(`\n## ${M} Manifests of ${K} objects each: not measured by this version of the bench`);
+
+say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
+if (!opts.keep) {
+  await moduleDown(CLUSTER);
+  await deleteNamespace(NS);
+}
+process.exit(0);

@@ -1,0 +1,17 @@
+// Preloaded (NODE_OPTIONS="--import ./hack/module/count-requests.ts") into a module run by
+// hack/module.sh: appends one line "<METHOD> <path>" per HTTP request the module makes through
+// undici (kubernetes-fluent-client's client: every Kubernetes API request, watches included) to
+// $ENTANGLE_REQUEST_LOG. Used by hack/bench-controller.ts and test/k8s/scale.test.ts to count
+// the module's API reads and writes without trusting the module to count itself.
+import { subscribe } from "node:diagnostics_channel";
+import { createWriteStream } from "node:fs";
+
+const path = process.env.ENTANGLE_REQUEST_LOG;
+// NODE_OPTIONS reaches every node process hack/module.sh starts: count the module's own only
+if (path && /pepr\.ts$/.test(process.argv[1] ?? "")) {
+  const out = createWriteStream(path, { flags: "a" });
+  subscribe("undici:request:create", (message) => {
+    const { request } = message as { request: { method: string; path: string; origin?: unknown } };
+    out.write(`${request.method} ${request.path}\n`);
+  });
+}
