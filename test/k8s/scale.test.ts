@@ -113,7 +113,7 @@ describe("Entanglement controller: API writes", () => {
     expect(writes(ours(from))).toEqual([]);
     // bounded reads too: per Entanglement its CR, Deployment, Service, Secret and pods, about once
     expect(ours(from).length).toBeLessThanOrEqual(COUNT * 10);
-  });
+  }, 180_000); // hack/module.sh down + up: 30-60 s on a loaded 2-core machine
 
   it("one spec change: its Deployment, Service and status written once, one Event at most", async () => {
     const from = lines().length;
@@ -136,5 +136,5 @@ describe("Entanglement controller: API writes", () => {
     expect(w.filter((l) => l.endsWith("/entanglements/e0/status"))).toHaveLength(1);
     expect(w.length).toBeLessThanOrEqual(4);
     expect(w.every((l) => /\/(entangle-)?e0(\/status)?$|\/events$/.test(l))).toBe(true);
-  });
+  }, 120_000);
 });
