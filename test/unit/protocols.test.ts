@@ -10,6 +10,8 @@ import { RendezvousTable, registerAndDiscover, serveRendezvous, RENDEZVOUS_LIMIT
 import { jsonChannel } from "../../lib/p2p/wire.ts";
 import { fakeConnection, yamuxPair, type MuxerPair } from "../helpers/streams.ts";
 
+// npm run mutation runs instrumented code on a shared machine: time bounds scale there
+const SLOW = Number(process.env.ENTANGLE_TEST_TIME_SCALE ?? 1);
 const KEY = Buffer.alloc(32, 1);
 const OTHER_KEY = Buffer.alloc(32, 2);
 const A = "12D3KooWAlice";
@@ -223,7 +225,7 @@ describe("membership proof", () => {
         const refused = proveAsResponder(inbound, fakeConnection(A), B, KEY, { services: ["s"] });
         await act(outbound);
         await expect(refused).rejects.toThrow(why);
-        expect(Date.now() - t0).toBeLessThan(1_000);
+        expect(Date.now() - t0).toBeLessThan(1_000 * SLOW);
         expect(inbound.status).not.toBe("open");
       });
     }
@@ -322,7 +324,7 @@ describe("rendezvous", () => {
       const served = serveRendezvous(table, inbound, fakeConnection(A));
       await act(outbound);
       await served; // never throws: the relay serves many
-      expect(Date.now() - t0).toBeLessThan(1_000);
+      expect(Date.now() - t0).toBeLessThan(1_000 * SLOW);
       expect(inbound.status).not.toBe("open");
     }
     expect(await register(table, B, NS, [])).toEqual({ status: "fulfilled", value: [] });
