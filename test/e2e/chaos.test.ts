@@ -38,6 +38,9 @@ let stopWatch = false;
 function record(type: string, o: Any): void {
   const name = o.metadata.name as string;
   const h = history.get(name) ?? { added: 0, modified: 0, deleted: 0 };
+  // a resumed watch may replay ADDED for an object it already reported: only a new uid is a new object
+  if (type === "ADDED" && h.uid !== undefined && h.uid === o.metadata.uid) type = "MODIFIED";
+  else if (type === "ADDED" && h.uid !== undefined) h.deleted++;
   h[type === "ADDED" ? "added" : type === "DELETED" ? "deleted" : "modified"]++;
   h.value = type === "DELETED" ? undefined : o.data?.value;
   h.uid = type === "DELETED" ? undefined : o.metadata.uid;
@@ -61,8 +64,7 @@ async function relist(): Promise<string> {
       if (h.value !== o.data?.value) record("MODIFIED", o);
       continue;
     }
-    if (h?.uid !== undefined) record("DELETED", o);
-    record("ADDED", o);
+    record("ADDED", o); // a known name with a new uid counts as deleted and added again
   }
   for (const [name, h] of history) if (h.uid !== undefined && !seen.has(name)) record("DELETED", { metadata: { name } });
   return list.metadata.resourceVersion;
