@@ -56,10 +56,17 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
       if (!ok) stream.pause();
     });
     socket.on("drain", () => stream.resume());
+    // Only the remote's FIN is a clean end. A remote reset also ends the readable side (just
+    // before 'close' with the error), and a libp2p connection that drops (agent killed, network
+    // cut) ends its streams without FIN and without an error: both must reach the client as RST,
+    // or a transfer cut off mid-way would look complete.
+    let remoteFin = false;
+    stream.addEventListener("remoteCloseWrite", () => (remoteFin = true));
     stream.addEventListener("end", () => {
-      // a remote reset also ends the readable side (just before 'close' with the error):
-      // that must reach the client as RST, not FIN
-      if (stream.status !== "reset" && !socket.destroyed) socket.end();
+      if (socket.destroyed) return;
+      if (remoteFin && stream.status !== "reset") return void socket.end();
+      reset = true;
+      socket.resetAndDestroy();
     });
 
     // errors and resets

@@ -143,11 +143,9 @@ describe("pipe: socket <-> stream", () => {
     expect(await result).toEqual({ reset: true });
   });
 
-  // KNOWN BUG, left to the owner of lib/p2p/pipe.ts: when the connection under the muxer drops,
-  // @libp2p/utils ends every stream cleanly (AbstractStreamMuxer.onTransportClosed without the
-  // error), so the pipe sends the client FIN: a download cut off mid-way looks complete. Remove
-  // `.fails` once the pipe tells a dropped connection from a remote FIN.
-  it.fails("the whole connection dropping reaches the client as a reset, never as a clean end", async () => {
+  // @libp2p/utils ends every stream of a dropped connection without FIN and without an error
+  // (AbstractStreamMuxer.onTransportClosed): the pipe must not turn that into the client's FIN.
+  it("the whole connection dropping reaches the client as a reset, never as a clean end", async () => {
     const muxer = yamuxPair();
     const { client, result } = await rig(muxer);
     const outcome = new Promise<string>((resolve) => {
