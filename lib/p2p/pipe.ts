@@ -27,9 +27,17 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
       settled = true;
       resolve({ reset });
     };
+    /** The tunnel broke: the client gets RST (never a FIN that would make a partial transfer look complete). */
+    const cut = () => {
+      reset = true;
+      if (!socket.destroyed) socket.resetAndDestroy();
+    };
 
     // TCP -> stream
     socket.on("data", (buf: Buffer) => {
+      // the stream closed under us (its connection went away): send() would throw, and the
+      // client's bytes can no longer arrive, so the client must see the cut
+      if (stream.writeStatus !== "writable") return void cut();
       counters.sent(buf.length);
       if (!stream.send(buf)) socket.pause();
     });
@@ -65,8 +73,7 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     stream.addEventListener("end", () => {
       if (socket.destroyed) return;
       if (remoteFin && stream.status !== "reset") return void socket.end();
-      reset = true;
-      socket.resetAndDestroy();
+      cut();
     });
 
     // errors and resets
@@ -84,10 +91,13 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     });
     stream.addEventListener("close", (evt: StreamCloseEvent) => {
       streamClosed = true;
-      if (evt.error !== undefined) {
-        reset = true;
-        if (!socket.destroyed) socket.resetAndDestroy();
-      } else if (!socket.destroyed && socket.writableEnded && socket.readableEnded) {
+      // A clean close needs both FINs: the remote's, and ours, which we send only after the
+      // client's (socket 'end'). Anything else is a cut (a reset, or the connection went away
+      // while the client was still sending). With both, 'end' may still be on its way, after
+      // data buffered while paused: the socket is ended then.
+      if (evt.error !== undefined || !remoteFin || !socket.readableEnded) {
+        cut();
+      } else if (!socket.destroyed && socket.writableEnded) {
         socket.destroy();
       }
       finish();
