@@ -140,6 +140,13 @@ const ending = fc.constantFrom("close", "abort");
 const end = async (s: Stream, how: string) =>
   how === "close" ? void (await within(settle(s.close()), 5_000).catch(() => {})) : s.abort(new Error("hostile peer gone"));
 
+/** Whether the stream is still open after both ends closed: the peer's close reaches it a moment
+ * later through the in-memory queue, so give it up to a second. */
+async function leftOpen(s: Stream): Promise<boolean> {
+  for (let i = 0; i < 100 && s.status === "open"; i++) await new Promise((r) => setTimeout(r, 10));
+  return s.status === "open";
+}
+
 describe("membership framing (fuzzed)", () => {
   it("a responder fed anything refuses with the intended error, without waiting for its timeout or revealing its services", async () => {
     await fc.assert(
@@ -153,7 +160,7 @@ describe("membership framing (fuzzed)", () => {
         const r = await within(refused, 5_000);
         expectIntendedError(r, [MembershipError]);
         expect(got()).not.toContain("HIDDEN-SERVICE-TAG");
-        expect(inbound.status).not.toBe("open");
+        expect(await leftOpen(inbound)).toBe(false);
       }),
       { numRuns: RUNS },
     );
@@ -225,7 +232,7 @@ describe("rendezvous framing (fuzzed)", () => {
           expect(answer).toMatch(/"peers":\[/);
           registered++;
         }
-        expect(inbound.status).not.toBe("open");
+        expect(await leftOpen(inbound)).toBe(false);
       }),
       { numRuns: RUNS },
     );
