@@ -1,5 +1,6 @@
 // In-memory libp2p streams for protocol tests: no processes, no sockets. A yamux pair over a
 // mock connection behaves like two peers' muxers (flow control, half-close, reset).
+import { afterEach } from "vitest";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -59,4 +60,18 @@ export function fakeConnection(
     remoteAddr: multiaddr(remoteAddr),
     newStream: () => streams(),
   } as unknown as Connection;
+}
+
+/** A test file's `pair()`: a new in-memory yamux stream pair; every muxer it made is closed after each test. */
+export function pairsClosedAfterEach(): () => Promise<StreamPair> {
+  let muxers: MuxerPair[] = [];
+  afterEach(async () => {
+    await Promise.all(muxers.map((m) => m.close()));
+    muxers = [];
+  });
+  return () => {
+    const m = yamuxPair();
+    muxers.push(m);
+    return m.pair();
+  };
 }

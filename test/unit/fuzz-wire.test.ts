@@ -5,14 +5,14 @@
 // or the stream's own end/reset error), never a TypeError or a hang, and reveals nothing it
 // should not. The hand-picked cases (right/wrong key, replay, half-close, reset) are in
 // protocols.test.ts. FUZZ_RUNS=N runs more.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import { MembershipError, proveAsInitiator, proveAsResponder } from "../../lib/p2p/membership.ts";
 import { RendezvousTable, registerAndDiscover, serveRendezvous } from "../../lib/p2p/rendezvous.ts";
 import { jsonChannel, MAX_CONTROL_MESSAGE, WireError } from "../../lib/p2p/wire.ts";
-import { fakeConnection, yamuxPair, type MuxerPair } from "../helpers/streams.ts";
+import { fakeConnection, pairsClosedAfterEach } from "../helpers/streams.ts";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 const KEY = Buffer.alloc(32, 7);
@@ -30,16 +30,7 @@ const STREAM_ENDS = new Set([
   "TimeoutError",
 ]);
 
-let muxers: MuxerPair[] = [];
-afterEach(async () => {
-  await Promise.all(muxers.map((m) => m.close()));
-  muxers = [];
-});
-async function pair() {
-  const m = yamuxPair();
-  muxers.push(m);
-  return m.pair();
-}
+const pair = pairsClosedAfterEach();
 
 function varint(n: number): number[] {
   const out: number[] = [];

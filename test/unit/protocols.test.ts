@@ -1,14 +1,14 @@
 // The control protocols (membership proof, rendezvous) on in-memory yamux stream pairs: no
 // processes, no sockets. Right key, wrong key, replayed and reflected proofs, proofs bound to
 // other peer ids, truncated and garbage frames, half-close and reset.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createHmac } from "node:crypto";
 import { lpStream } from "@libp2p/utils";
 import type { Stream } from "@libp2p/interface";
 import { MembershipError, proveAsInitiator, proveAsResponder, type Hello } from "../../lib/p2p/membership.ts";
 import { RendezvousTable, registerAndDiscover, serveRendezvous, RENDEZVOUS_LIMITS } from "../../lib/p2p/rendezvous.ts";
 import { jsonChannel } from "../../lib/p2p/wire.ts";
-import { fakeConnection, yamuxPair, type MuxerPair } from "../helpers/streams.ts";
+import { fakeConnection, pairsClosedAfterEach } from "../helpers/streams.ts";
 
 // npm run mutation runs instrumented code on a shared machine: time bounds scale there
 const SLOW = Number(process.env.ENTANGLE_TEST_TIME_SCALE ?? 1);
@@ -16,17 +16,7 @@ const KEY = Buffer.alloc(32, 1);
 const OTHER_KEY = Buffer.alloc(32, 2);
 const A = "12D3KooWAlice";
 const B = "12D3KooWBob";
-let muxers: MuxerPair[] = [];
-afterEach(async () => {
-  await Promise.all(muxers.map((m) => m.close()));
-  muxers = [];
-});
-
-async function pair() {
-  const m = yamuxPair();
-  muxers.push(m);
-  return m.pair();
-}
+const pair = pairsClosedAfterEach();
 
 /** A runs proveAsInitiator, B proveAsResponder; each sees the other's peer id as given. */
 async function handshake(opts: { keyA?: Buffer; keyB?: Buffer; helloA?: unknown; helloB?: unknown; bSeesA?: string; aSeesB?: string } = {}) {
