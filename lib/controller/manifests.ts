@@ -526,4 +526,3 @@ function refOf(a: AppliedObject): KubernetesObject {
   return { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.name, namespace: a.namespace } };
 }
 
-export type { RemoteObject };

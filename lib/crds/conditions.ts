@@ -22,7 +22,3 @@ export function setCondition(conditions: Condition[] | undefined, next: Conditio
   // in place: the list keeps its order, so an unchanged status reads back the same
   return prev ? list.map((c) => (c === prev ? merged : c)) : [...list, merged];
 }
-
-export function getCondition(conditions: Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

@@ -191,7 +191,7 @@ const appliedObjects = {
       kind: { type: "string" },
       namespace: { type: "string" },
       name: { type: "string" },
-      state: { type: "string", enum: ["Applied", "Failed", "Deleted"] },
+      state: { type: "string", enum: ["Applied", "Failed"] },
       message: { type: "string" },
     },
   },

@@ -9,4 +9,4 @@ export {
 } from "./entanglement.ts";
 export { Manifests, manifestsGVK, type ManifestsSpec, type ManifestsStatus, type AppliedObject } from "./manifests.ts";
 export { crds, crdsYaml, entanglementCrd, manifestsCrd } from "./definitions.ts";
-export { setCondition, getCondition, type Condition } from "./conditions.ts";
+export { setCondition, type Condition } from "./conditions.ts";

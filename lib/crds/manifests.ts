@@ -16,7 +16,7 @@ export interface AppliedObject {
   kind?: string;
   namespace?: string;
   name?: string;
-  state: "Applied" | "Failed" | "Deleted";
+  state: "Applied" | "Failed";
   message?: string;
 }
 

@@ -57,10 +57,4 @@ export class TunnelPool {
       await (await entry.agent).stop().catch(() => undefined);
     }
   }
-
-  async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    for (const entry of this.entries.values()) await (await entry.agent).stop().catch(() => undefined);
-    this.entries.clear();
-  }
 }
