@@ -1,8 +1,17 @@
 // Benchmark driver (see hack/bench.sh): the same workloads through each path, in one run.
 //   bulk upload / download (BENCH_MIB MiB, median of 3), 64-byte echo round trip p50/p99,
-//   new connection -> first byte p50/p99.
-import { readFileSync } from "node:fs";
-import { spawn, type ChildProcess } from "node:child_process";
+//   new connection -> first byte p50/p99, request rate (64-byte request, 64-byte reply, one
+//   outstanding per connection) over 1 and BENCH_RR_CONNS connections.
+// Paths: direct TCP; two plain Node processes relaying TCP and TLS sockets (hack/bench-pipe.ts,
+// one connection per client connection: the JavaScript floor); `ssh -L` (default cipher,
+// aes128-gcm); the Entangle tunnel; and, with BENCH_COMPARE_TREE=DIR (a copy of another
+// version, node_modules included), that version's tunnel too, for before/after in one run.
+// BENCH_PATHS=a,b keeps only paths whose name contains one of those words; BENCH_AGENT_ARGS
+// adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
@@ -11,7 +20,10 @@ const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 2000);
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 300);
-const entangle = fileURLToPath(new URL("../bin/entangle.js", import.meta.url));
+const RR_COUNT = Number(process.env.BENCH_RR ?? 20_000);
+const RR_CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
+const RR_MAX_MS = 10_000;
+const pipeScript = fileURLToPath(new URL("./bench-pipe.ts", import.meta.url));
 const children: ChildProcess[] = [];
 
 function listen(server: Server): Promise<number> {
@@ -122,6 +134,40 @@ async function echo(port: number): Promise<number[]> {
   return times;
 }
 
+/**
+ * Requests per second: `conns` connections, each sending a 64-byte request and waiting for its
+ * 64-byte reply before the next; stops after RR_COUNT replies in all or RR_MAX_MS.
+ */
+async function requestRate(port: number, conns: number): Promise<number> {
+  const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
+  const msg = Buffer.alloc(64, 2);
+  let done = 0;
+  const t0 = performance.now();
+  const deadline = t0 + RR_MAX_MS;
+  await Promise.all(
+    socks.map(
+      (s) =>
+        new Promise<void>((resolve, reject) => {
+          let got = 0;
+          s.once("error", reject);
+          s.on("data", (d: Buffer) => {
+            got += d.length;
+            if (got < 64) return;
+            got -= 64;
+            done++;
+            if (done >= RR_COUNT || performance.now() > deadline) return resolve();
+            s.write(msg);
+          });
+          // the target's first byte 'e' selects echo
+          s.write(Buffer.concat([Buffer.from("e"), msg]));
+        }),
+    ),
+  );
+  const rate = done / ((performance.now() - t0) / 1000);
+  for (const s of socks) s.destroy();
+  return rate;
+}
+
 async function firstByte(port: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < CONNECTS; i++) {
@@ -147,6 +193,8 @@ interface Path {
   name: string;
   data: number;
   greet: number;
+  /** Node processes whose memory is reported (the agents or relays carrying `data`) */
+  procs?: ChildProcess[];
 }
 
 function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
@@ -168,10 +216,48 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-  const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env });
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env, cwd });
   children.push(c);
   return c;
+}
+
+let tlsFiles: { dir: string; cert: string; key: string } | undefined;
+function tlsCert() {
+  if (tlsFiles) return tlsFiles;
+  const dir = mkdtempSync(join(tmpdir(), "entangle-bench-tls."));
+  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+    { stdio: "ignore" },
+  );
+  return (tlsFiles = { dir, cert, key });
+}
+
+/** Two plain Node relays (hack/bench-pipe.ts) in a row, TCP or TLS between them, per target. */
+async function plainPipePath(name: string, secure: boolean, dataPort: number, greetPort: number): Promise<Path> {
+  const node = process.execPath;
+  const procs: ChildProcess[] = [];
+  const ports: number[] = [];
+  for (const targetPort of [dataPort, greetPort]) {
+    const [inner, outer] = [await freePort(), await freePort()];
+    const files = secure ? tlsCert() : undefined;
+    const b = run(node, [
+      pipeScript,
+      String(inner),
+      `127.0.0.1:${targetPort}`,
+      secure ? "in=tls" : "in=tcp",
+      "out=tcp",
+      ...(files ? [files.cert, files.key] : []),
+    ]);
+    const a = run(node, [pipeScript, String(outer), `127.0.0.1:${inner}`, "in=tcp", secure ? "out=tls" : "out=tcp"]);
+    if (targetPort === dataPort) procs.push(a, b);
+    await waitForPort(inner);
+    await waitForPort(outer);
+    ports.push(outer);
+  }
+  return { name, data: ports[0], greet: ports[1], procs };
 }
 
 async function sshPath(name: string, cipherArgs: string[], dataPort: number, greetPort: number): Promise<Path> {
@@ -203,27 +289,35 @@ async function sshPath(name: string, cipherArgs: string[], dataPort: number, gre
 
 const agents: Array<{ role: string; child: ChildProcess }> = [];
 
-/** Peak resident memory of a process (VmHWM), in MiB. */
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+/** Resident memory of a process now (VmRSS) or its peak (VmHWM), in MiB. */
+function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function tunnelPath(dataPort: number, greetPort: number): Promise<Path> {
+async function tunnelPath(name: string, root: string, dataPort: number, greetPort: number): Promise<Path> {
   const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const node = process.execPath;
-  agents.push({
-    role: "expose",
-    child: run(node, [entangle, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${dataPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`], env),
-  });
-  run(node, [entangle, "agent", "expose", "--service", "greet", "--target", `127.0.0.1:${greetPort}`, "--p2p-listen", `127.0.0.1:${p2pB}`], env);
+  const bin = join(root, "bin", "entangle.js");
+  const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
+  const expose = run(
+    node,
+    [...nodeArgs, bin, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${dataPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`],
+    env,
+    root,
+  );
+  agents.push({ role: `${name}: expose`, child: expose });
+  run(node, [bin, "agent", "expose", "--service", "greet", "--target", `127.0.0.1:${greetPort}`, "--p2p-listen", `127.0.0.1:${p2pB}`], env, root);
   const common = ["--p2p-listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"];
-  agents.push({
-    role: "connect",
-    child: run(node, [entangle, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common], env),
-  });
-  run(node, [entangle, "agent", "connect", "--service", "greet", "--listen", `127.0.0.1:${b}`, "--peer", `127.0.0.1:${p2pB}`, ...common], env);
+  const conn = run(
+    node,
+    [...nodeArgs, bin, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common],
+    env,
+    root,
+  );
+  agents.push({ role: `${name}: connect`, child: conn });
+  run(node, [bin, "agent", "connect", "--service", "greet", "--listen", `127.0.0.1:${b}`, "--peer", `127.0.0.1:${p2pB}`, ...common], env, root);
   await waitForPort(a);
   await waitForPort(b);
   // wait until the tunnels really carry bytes
@@ -235,7 +329,7 @@ async function tunnelPath(dataPort: number, greetPort: number): Promise<Path> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  return { name: "entangle tunnel", data: a, greet: b };
+  return { name, data: a, greet: b, procs: [conn, expose] };
 }
 
 function firstByteOnce(port: number): Promise<void> {
@@ -248,6 +342,9 @@ function firstByteOnce(port: number): Promise<void> {
 }
 
 async function measure(p: Path) {
+  // memory of the relaying processes once set up and carrying a first connection
+  await firstByteOnce(p.greet).catch(() => {});
+  const idle = (p.procs ?? []).map((c) => rssMiB(c.pid!, "VmRSS"));
   const up: number[] = [];
   const down: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
@@ -256,9 +353,25 @@ async function measure(p: Path) {
   }
   const rtt = await echo(p.data);
   const fb = await firstByte(p.greet);
-  const r = { name: p.name, up: median(up), down: median(down), rtt50: pct(rtt, 50), rtt99: pct(rtt, 99), fb50: pct(fb, 50), fb99: pct(fb, 99) };
+  const rr1 = await requestRate(p.data, 1);
+  const rrN = await requestRate(p.data, RR_CONNS);
+  const peak = (p.procs ?? []).map((c) => rssMiB(c.pid!, "VmHWM"));
+  const r = {
+    name: p.name,
+    up: median(up),
+    down: median(down),
+    rtt50: pct(rtt, 50),
+    rtt99: pct(rtt, 99),
+    fb50: pct(fb, 50),
+    fb99: pct(fb, 99),
+    rr1,
+    rrN,
+    idle,
+    peak,
+  };
   process.stderr.write(
-    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms\n`,
+    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms, ` +
+      `${rr1.toFixed(0)} req/s (1 conn), ${rrN.toFixed(0)} req/s (${RR_CONNS} conns)\n`,
   );
   return r;
 }
@@ -266,31 +379,56 @@ async function measure(p: Path) {
 async function main() {
   const dataPort = await listen(target);
   const greetPort = await listen(greeter);
-  process.stderr.write(`benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections per path\n`);
+  process.stderr.write(
+    `benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections, ` +
+      `${RR_COUNT} requests (or ${RR_MAX_MS / 1000} s) over 1 and ${RR_CONNS} connections per path\n`,
+  );
   // each path is set up right before it is measured, so no path's processes sit idle (or
   // compete) while another is measured
-  const paths: Array<() => Promise<Path>> = [async () => ({ name: "direct TCP", data: dataPort, greet: greetPort })];
+  const paths: Array<[string, () => Promise<Path>]> = [["direct TCP", async () => ({ name: "direct TCP", data: dataPort, greet: greetPort })]];
+  paths.push(["node pipe TCP", () => plainPipePath("node pipe TCP", false, dataPort, greetPort)]);
+  paths.push(["node pipe TLS", () => plainPipePath("node pipe TLS", true, dataPort, greetPort)]);
   if (process.env.BENCH_SSH_PORT) {
-    paths.push(() => sshPath("ssh -L (default cipher)", [], dataPort, greetPort));
-    paths.push(() => sshPath("ssh -L aes128-gcm", ["-c", "aes128-gcm@openssh.com"], dataPort, greetPort));
+    paths.push(["ssh -L (default cipher)", () => sshPath("ssh -L (default cipher)", [], dataPort, greetPort)]);
+    paths.push(["ssh -L aes128-gcm", () => sshPath("ssh -L aes128-gcm", ["-c", "aes128-gcm@openssh.com"], dataPort, greetPort)]);
   }
-  paths.push(() => tunnelPath(dataPort, greetPort));
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const compare = process.env.BENCH_COMPARE_TREE;
+  if (compare) paths.push(["entangle tunnel (before)", () => tunnelPath("entangle tunnel (before)", compare, dataPort, greetPort)]);
+  paths.push(["entangle tunnel", () => tunnelPath("entangle tunnel", root, dataPort, greetPort)]);
+  const only = (process.env.BENCH_PATHS ?? "").split(",").filter(Boolean);
   const results = [];
-  for (const setup of paths) results.push(await measure(await setup()));
+  for (const [name, setup] of paths) {
+    if (only.length > 0 && !only.some((w) => name.includes(w))) continue;
+    results.push(await measure(await setup()));
+  }
   const ssh = results.find((r) => r.name.startsWith("ssh -L (default"));
+  const gcm = results.find((r) => r.name.startsWith("ssh -L aes128"));
   const fmt = (n: number, d = 0) => n.toFixed(d);
   const ratio = (a: number, b?: number) => (b === undefined ? "-" : `${(a / b).toFixed(2)}x`);
+  const mem = (xs: number[]) => (xs.length === 0 ? "-" : xs.map((x) => fmt(x)).join(" + "));
   console.log("");
-  console.log("| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log(
+    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of results)
     console.log(
-      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} |`,
+      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} |`,
     );
-  const direct = results[0];
-  const tun = results[results.length - 1];
-  console.log(`\ntunnel vs direct: upload ${ratio(tun.up, direct.up)}, download ${ratio(tun.down, direct.down)}`);
-  console.log(`tunnel agents' peak memory (RSS) over the whole run: ${agents.map((x) => `${x.role} ${peakRssMiB(x.child.pid!).toFixed(0)} MiB`).join(", ")}`);
+  console.log("");
+  console.log(
+    `| path | req/s, 1 conn | req/s, ${RR_CONNS} conns | vs ssh default (1 / ${RR_CONNS}) | vs ssh aes128-gcm (1 / ${RR_CONNS}) | RSS idle MiB (connect + expose side) | RSS peak MiB |`,
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of results)
+    console.log(
+      `| ${r.name} | ${fmt(r.rr1)} | ${fmt(r.rrN)} | ${ratio(r.rr1, ssh?.rr1)} / ${ratio(r.rrN, ssh?.rrN)} | ${ratio(r.rr1, gcm?.rr1)} / ${ratio(r.rrN, gcm?.rrN)} | ${mem(r.idle)} | ${mem(r.peak)} |`,
+    );
+  const direct = results.find((r) => r.name === "direct TCP");
+  const tun = results.find((r) => r.name === "entangle tunnel");
+  if (direct && tun) console.log(`\ntunnel vs direct: upload ${ratio(tun.up, direct.up)}, download ${ratio(tun.down, direct.down)}`);
+  console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 }
 
 main()
@@ -300,6 +438,7 @@ main()
   })
   .finally(() => {
     for (const c of children) c.kill();
+    if (tlsFiles) rmSync(tlsFiles.dir, { recursive: true, force: true });
     target.close();
     greeter.close();
     setTimeout(() => process.exit(), 500).unref();
