@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createNode } from "../../lib/p2p/node.ts";
-import { AUTH_DEADLINE_MS } from "../../lib/p2p/agent.ts";
+import { AUTH_DEADLINE_MS } from "../../lib/p2p/member-gate.ts";
 import { newToken } from "../../lib/p2p/token.ts";
 import { httpGet, killAll, runEntangle } from "../helpers/agents.ts";
 
