@@ -9,11 +9,11 @@
 //              cluster, running the seed's kubectl-proxy Deployment whose pods get the sidecar
 //   a relay:   on this machine, WITHOUT the token; the only address the modules are given
 import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { newToken, inspectToken } from "../lib/p2p/token.ts";
 import { cluster, clusterUp } from "../test/helpers/cluster.ts";
 import { getJson, kc, kubectl, run, until } from "../test/helpers/k8s.ts";
 import { httpGetFromPod, nodeWebPod, podLog } from "../test/helpers/nodes.ts";
+import { freePort } from "../test/helpers/agents.ts";
 import { seedText } from "../test/helpers/seed.ts";
 
 const t0 = Date.now();
@@ -21,14 +21,6 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 const step = (text: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${text}`);
 const indent = (text: string) => text.trimEnd().replace(/^/gm, "           ");
 type Condition = { type: string; status: string };
-
-async function freePort(host: string): Promise<number> {
-  const s = createServer().listen(0, host);
-  await new Promise((r) => s.once("listening", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function nodeCluster(name: string): Promise<{ kubeconfig: string; nodeIP: string; hostIP: string }> {
   cleanups.push(() => cluster("down", name));

@@ -15,9 +15,8 @@
 //   npm run demo -- --tunnel      only the two-agent tunnel (seconds, no clusters)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { createServer as netServer } from "node:net";
 import { newToken, inspectToken } from "../lib/p2p/token.ts";
-import { runEntangle, killAll, type AgentProcess } from "../test/helpers/agents.ts";
+import { freePort, runEntangle, killAll, type AgentProcess } from "../test/helpers/agents.ts";
 import { KUBECTL, getJson, kc, kubectl, moduleDown, moduleUp, run, until } from "../test/helpers/k8s.ts";
 import { deploymentAgent, sidecarAgent } from "../test/helpers/pods.ts";
 import { seedText } from "../test/helpers/seed.ts";
@@ -33,14 +32,6 @@ async function httpService(): Promise<{ server: Server; port: number }> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   cleanups.push(() => new Promise((r) => server.close(r)));
   return { server, port: (server.address() as { port: number }).port };
-}
-
-async function freePort(): Promise<number> {
-  const s = netServer().listen(0, "127.0.0.1");
-  await new Promise((r) => s.once("listening", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function startRelay(): Promise<string> {
@@ -101,11 +92,7 @@ async function clusterDemo(): Promise<void> {
   step(`B: the controller rendered Deployment entangle-test3: entangle ${inb.container.args.join(" ")}`);
   runEntangle(out.args, out.env);
   const connectAgent = runEntangle(inb.args, inb.env);
-  const listen = Number(
-    String((await connectAgent.waitMsg("accepting connections")).listen)
-      .split(":")
-      .pop(),
-  );
+  const listen = await connectAgent.listenPort();
   const auth = await connectAgent.waitMsg("member authenticated", 30_000);
   step(`B: agent found A's agent through the relay (${auth.path} path, ${auth.encryption})`);
   const body = await fetchThrough(listen, "/through-the-tunnel");
@@ -158,11 +145,7 @@ async function tunnelDemo(): Promise<void> {
   const common = ["--p2p-listen", "127.0.0.1:0", "--peer", relay];
   runEntangle(["agent", "expose", "--service", "demo-web", "--target", `127.0.0.1:${web.port}`, ...common], { ENTANGLE_NETWORK_TOKEN: token });
   const connect = runEntangle(["agent", "connect", "--service", "demo-web", "--listen", "127.0.0.1:0", ...common], { ENTANGLE_NETWORK_TOKEN: token });
-  const listen = Number(
-    String((await connect.waitMsg("accepting connections")).listen)
-      .split(":")
-      .pop(),
-  );
+  const listen = await connect.listenPort();
   const auth = await connect.waitMsg("member authenticated", 20_000);
   step(`connect agent found the exposing agent through the relay (${auth.path} path, ${auth.encryption})`);
   step(`GET /through-the-tunnel -> ${(await fetchThrough(listen, "/through-the-tunnel")).trim()}`);

@@ -2,20 +2,19 @@
 import { isIP } from "node:net";
 import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
+import { formatHostPort, portNumber, type HostPort } from "../hostport.ts";
 
 export class AddrError extends Error {}
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export { formatHostPort, type HostPort };
 
+/** lib/hostport.ts portNumber, or an AddrError naming `what` and the value. */
 export function parsePort(value: string | number, what = "port"): number {
+  const n = portNumber(value);
+  if (n !== undefined) return n;
   const s = String(value).trim();
-  if (!/^\d{1,5}$/.test(s)) throw new AddrError(`${what}: must be a number 1-65535, got ${JSON.stringify(String(value))}`);
-  const n = Number(s);
-  if (n < 1 || n > 65535) throw new AddrError(`${what}: must be 1-65535, got ${n}`);
-  return n;
+  if (/^\d{1,5}$/.test(s)) throw new AddrError(`${what}: must be 1-65535, got ${Number(s)}`);
+  throw new AddrError(`${what}: must be a number 1-65535, got ${JSON.stringify(String(value))}`);
 }
 
 /** "HOST:PORT" or "[v6]:PORT"; allowZeroPort for listeners that take an ephemeral port. */
@@ -67,8 +66,4 @@ export function toPeerMultiaddr(value: string, what = "peer"): Multiaddr {
     }
   }
   return addr;
-}
-
-export function formatHostPort({ host, port }: HostPort): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }

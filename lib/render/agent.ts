@@ -134,14 +134,6 @@ export function secretNameProblem(name: string): string | undefined {
 /** Env names that would replace the token taken from the Secret (the agent reads either). */
 export const RESERVED_ENV = [TOKEN_ENV, "EDGEVPNTOKEN"];
 
-/** 1-65535 from a number or a decimal string, else undefined. */
-export function parsePort(value: unknown): number | undefined {
-  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  if (!/^[0-9]{1,5}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n >= 1 && n <= 65535 ? n : undefined;
-}
-
 /** `preferred` unless a port in `taken` uses it; then the next free one above it. */
 export function pickHealthPort(taken: Iterable<number>, preferred = DEFAULT_HEALTH_PORT): number {
   const used = new Set(taken);
@@ -158,11 +150,6 @@ export function normalizeHost(value: string): string | undefined {
   const host = value.trim().replace(/^\[(.*)\]$/, "$1");
   if (isIP(host) === 6) return host;
   return /^[A-Za-z0-9]([A-Za-z0-9._-]{0,252})$/.test(host) ? host : undefined;
-}
-
-/** HOST:PORT, with IPv6 literals bracketed as the CLI expects. */
-export function formatAddress(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 export function isLoopback(host: string): boolean {

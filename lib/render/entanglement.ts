@@ -4,17 +4,8 @@ import type { kind } from "pepr";
 import type { Entanglement, ServicePortLike } from "../crds/entanglement.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
 import type { ServiceRefTarget } from "./service-ref.ts";
-import {
-  RESERVED_ENV,
-  agentContainer,
-  formatAddress,
-  isLoopback,
-  normalizeHost,
-  parsePort,
-  pickHealthPort,
-  secretNameProblem,
-  type AgentOptions,
-} from "./agent.ts";
+import { RESERVED_ENV, agentContainer, isLoopback, normalizeHost, pickHealthPort, secretNameProblem, type AgentOptions } from "./agent.ts";
+import { formatHostPort, portNumber } from "../hostport.ts";
 
 export type RenderResult =
   | { ok: true; deployment: kind.Deployment; service?: kind.Service; direction: "inbound" | "outbound" }
@@ -72,7 +63,7 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions, service
   const reserved = (spec.env ?? []).find((e) => RESERVED_ENV.includes(e?.name));
   if (reserved !== undefined) return invalid(`spec.env must not set ${reserved.name}: the network token comes from spec.secretRef only`);
   const inbound = spec.inbound === true;
-  const specPort = parsePort(spec.port);
+  const specPort = portNumber(spec.port);
   if (spec.port !== undefined && specPort === undefined) return invalid(`spec.port must be a number from 1 to 65535, got ${JSON.stringify(spec.port)}`);
   let target: { host: string; port: number } | undefined;
   if (spec.serviceRef !== undefined) {
@@ -91,7 +82,7 @@ export function renderEntanglement(cr: Entanglement, opts: AgentOptions, service
   // asks nothing of its clients) would be open to anyone reaching the node. The host given is
   // kept; a Service then needs a node address as spec.host (README: host network).
   const listenHost = isLoopback(host) && !spec.hostNetwork ? (host.includes(":") ? "::" : "0.0.0.0") : host;
-  const address = formatAddress(inbound ? listenHost : host, port);
+  const address = formatHostPort({ host: inbound ? listenHost : host, port });
 
   const instance = objectName("", name);
   const labels = { "app.kubernetes.io/name": "entangle-agent", "app.kubernetes.io/instance": instance, ...MANAGED_BY, [ENTANGLEMENT_LABEL]: instance };

@@ -2,7 +2,7 @@
 // its own namespace by DNS name instead of spec.host. The original dialed `<name>.svc.cluster.local`,
 // which resolves nowhere (the namespace is missing); this is `<name>.<namespace>.svc.cluster.local`.
 // Pure decision; the controller reads the Service.
-import { parsePort } from "./agent.ts";
+import { portNumber } from "../hostport.ts";
 
 /** The parts of a core/v1 Service read here. */
 export interface ServiceLike {
@@ -32,7 +32,7 @@ export function resolveServiceRef(ref: { name: string; namespace: string; port?:
   if (!service) return { ok: false, reason: "ServiceNotFound", message: `spec.serviceRef: ${where} not found; waiting for it to be created` };
   const host = serviceDnsName(ref.name, ref.namespace);
   const ports = (service.spec?.ports ?? []).filter((p) => typeof p.port === "number");
-  const wanted = parsePort(ref.port);
+  const wanted = portNumber(ref.port);
   if (wanted !== undefined) {
     const passThrough = service.spec?.type === "ExternalName" || service.spec?.clusterIP === "None";
     if (!passThrough && !ports.some((p) => p.port === wanted))

@@ -18,15 +18,14 @@ import {
   LOG_LEVELS,
   RESERVED_ENV,
   agentContainer,
-  formatAddress,
   normalizeHost,
   normalizeLogLevel,
-  parsePort,
   pickHealthPort,
   secretNameProblem,
   type AgentOptions,
   type Container,
 } from "./agent.ts";
+import { formatHostPort, portNumber } from "../hostport.ts";
 
 export const PREFIX = "entanglement.kairos.io/";
 export const INJECTED_ANNOTATION = `${PREFIX}injected`;
@@ -96,13 +95,13 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
   if (secretProblem !== undefined) bad("name", secretProblem);
   const serviceProblem = s.get("service") ? serviceNameProblem(s.get("service")!) : undefined;
   if (serviceProblem !== undefined) bad("service", serviceProblem);
-  const port = parsePort(s.get("target_port"));
+  const port = portNumber(s.get("target_port"));
   if (s.get("target_port") && port === undefined) bad("target_port", "must be a number from 1 to 65535");
   const host = normalizeHost(s.get("host") || "127.0.0.1");
   if (host === undefined) bad("host", "must be a host name or an IP address");
   let healthPort: number | undefined;
   if (s.has("health_port")) {
-    healthPort = parsePort(s.get("health_port"));
+    healthPort = portNumber(s.get("health_port"));
     if (healthPort === undefined || healthPort === port) bad("health_port", "must be a number from 1 to 65535 other than target_port");
   }
   const env: EnvVar[] = [];
@@ -138,7 +137,7 @@ export function parseSidecarRequest(pod: PodLike): SidecarParse {
       secret: s.get("name")!,
       service: s.get("service")!,
       mode: s.get("direction") === "entangle" ? "expose" : "connect",
-      address: formatAddress(host!, port!),
+      address: formatHostPort({ host: host!, port: port! }),
       hostNetwork: nethost === "true",
       healthPort: healthPort ?? pickHealthPort([port!, ...declared]),
       env,

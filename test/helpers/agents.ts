@@ -115,6 +115,15 @@ export async function tcpServer(onSocket: (s: Socket) => void): Promise<{ server
   return { server, port: (server.address() as { port: number }).port };
 }
 
+/** A port free on `host` a moment ago (for an agent's fixed --p2p-listen or health port). */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, host, () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 export function dial(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: "127.0.0.1", allowHalfOpen: true });

@@ -1,21 +1,11 @@
 // Helpers for suites on clusters with a real node (hack/cluster.sh up NAME --node).
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { getJson, kc, kubectl, ROOT, until } from "./k8s.ts";
+import { freePort } from "./agents.ts";
 
 type Any = Record<string, any>;
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
 
 /**
  * A relay (it holds no token) on `host`, an address of this machine that the clusters' pods

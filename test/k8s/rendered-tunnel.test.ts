@@ -62,11 +62,7 @@ spec:
 
   const expose = runEntangle(out.args, out.env);
   const connect = runEntangle(inb.args, inb.env);
-  const listen = Number(
-    String((await connect.waitMsg("accepting connections")).listen)
-      .split(":")
-      .pop(),
-  );
+  const listen = await connect.listenPort();
   await connect.waitMsg("member authenticated", 20_000);
   await expose.waitMsg("member authenticated", 20_000);
   const res = await until(

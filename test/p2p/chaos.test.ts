@@ -9,7 +9,7 @@ import { connect as connectTcp, createServer, type Socket } from "node:net";
 import { randomBytes, randomInt } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
-import { AgentProcess, ENTANGLE, killAll, runEntangle, tcpServer } from "../helpers/agents.ts";
+import { AgentProcess, ENTANGLE, freePort, killAll, runEntangle } from "../helpers/agents.ts";
 import { allIntact, outcome, recovery, transfer, underway, VerifyingTarget, type Transfer } from "../helpers/chaos.ts";
 
 const MiB = 1024 * 1024;
@@ -24,12 +24,6 @@ afterAll(() => target.close());
 afterEach(async () => {
   await killAll();
 });
-
-async function freePort(): Promise<number> {
-  const { server, port } = await tcpServer(() => {});
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const expose = (p2p: string, extra: string[] = []) =>
   runEntangle(["agent", "expose", "--service", "chaos", "--target", `127.0.0.1:${target.port}`, "--p2p-listen", p2p, ...extra], env);

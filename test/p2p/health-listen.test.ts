@@ -2,26 +2,17 @@
 // host network 0.0.0.0 is every address of the node. Kubelet expands $(VAR) in args from the
 // container's env; here the "pod IP" is 127.0.0.1 (or ::1), and 127.0.0.2 stands for the node's
 // other addresses.
-import { createServer } from "node:net";
 import { get } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { agentContainer } from "../../lib/render/agent.ts";
 import { newToken } from "../../lib/p2p/token.ts";
-import { killAll, runEntangle } from "../helpers/agents.ts";
+import { freePort, killAll, runEntangle } from "../helpers/agents.ts";
 
 afterEach(killAll);
 
 /** What kubelet does with $(NAME) in args: the value of NAME from the container's env. */
 function expand(args: string[], env: Record<string, string>): string[] {
   return args.map((a) => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_m, name: string) => env[name] ?? `$(${name})`));
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function status(host: string, port: number): Promise<number | string> {

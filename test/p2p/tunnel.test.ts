@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
-import { type AgentProcess, dial, eventually, exchange, httpGet, killAll, runEntangle, tcpServer } from "../helpers/agents.ts";
+import { type AgentProcess, dial, eventually, exchange, freePort, httpGet, killAll, runEntangle, tcpServer } from "../helpers/agents.ts";
 
 const token = newToken();
 const env = { ENTANGLE_NETWORK_TOKEN: token };
@@ -170,12 +170,6 @@ describe("tunnel", () => {
     srv.server.close();
   }, 30_000);
 });
-
-async function freePort(): Promise<number> {
-  const { server, port } = await tcpServer(() => {});
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 async function metric(healthPort: number, name: string): Promise<number> {
   const text = (await httpGet(healthPort, "/metrics")).body;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { parsePort } from "../../lib/render/agent.ts";
+import { portNumber } from "../../lib/hostport.ts";
 import { moduleConfig, parseModuleConfig, splitList } from "../../lib/config.ts";
 
 describe("config and ports", () => {
   it("parses ports and peer lists", () => {
-    expect([parsePort("80"), parsePort(80), parsePort(" 8080 "), parsePort("0"), parsePort("65536"), parsePort("8o"), parsePort(undefined)]).toEqual([
+    expect([portNumber("80"), portNumber(80), portNumber(" 8080 "), portNumber("0"), portNumber("65536"), portNumber("8o"), portNumber(undefined)]).toEqual([
       80,
       80,
       8080,

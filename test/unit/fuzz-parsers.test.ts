@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { TokenError, deriveKeys, newToken, parseToken } from "../../lib/p2p/token.ts";
 import { AddrError, formatHostPort, parseHostPort, parsePort as cliPort, toMultiaddr, toPeerMultiaddr } from "../../lib/p2p/addr.ts";
-import { formatAddress, normalizeHost, parsePort as specPort } from "../../lib/render/agent.ts";
+import { normalizeHost } from "../../lib/render/agent.ts";
+import { portNumber as specPort } from "../../lib/hostport.ts";
 import { parseYaml, parseYamlDocuments, YamlError } from "../../lib/yaml.ts";
 import { parseEntries } from "../../lib/remote/manifests.ts";
 import { PREFIX, parseSidecarRequest, renderSidecar } from "../../lib/render/sidecar.ts";
@@ -204,7 +205,7 @@ const portish = fc.oneof(
 );
 
 describe("addresses and ports (fuzzed)", () => {
-  it("CLI ports: 1-65535 or AddrError; the renderer's parsePort agrees on every string", () => {
+  it("CLI ports: 1-65535 or AddrError; the renderer's portNumber agrees on every string", () => {
     fc.assert(
       fc.property(fc.oneof(portish, anyText), (s) => {
         const cli = onlyThrows(AddrError, () => cliPort(s));
@@ -283,7 +284,7 @@ describe("addresses and ports (fuzzed)", () => {
       fc.property(hostish, fc.integer({ min: 1, max: 65535 }), (raw, port) => {
         const host = normalizeHost(raw);
         if (host === undefined) return;
-        const address = formatAddress(host, port);
+        const address = formatHostPort({ host, port });
         expect(parseHostPort(address, "--target")).toEqual({ host, port });
         expect(() => toMultiaddr(address)).not.toThrow();
       }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AddrError, parseHostPort, parsePort, toMultiaddr } from "../../lib/p2p/addr.ts";
+import { AddrError, formatHostPort, parseHostPort, parsePort, toMultiaddr } from "../../lib/p2p/addr.ts";
 import { Members } from "../../lib/p2p/members.ts";
 import { RENDEZVOUS_LIMITS, RendezvousTable } from "../../lib/p2p/rendezvous.ts";
 import { PendingBySource, sourceKey } from "../../lib/p2p/gater.ts";
@@ -17,6 +17,20 @@ describe("addresses", () => {
 
   it.each(["", "80", "host:", ":80", "h:0", "h:65536", "h:-1", "h:8o", "a:b:c"])("rejects %j", (v) => {
     expect(() => parseHostPort(v)).toThrow(AddrError);
+  });
+
+  it("a bad port names what and the value: out of range or not a number", () => {
+    expect(() => parsePort("0", "--target")).toThrow(/^--target: must be 1-65535, got 0$/);
+    expect(() => parsePort(" 70000 ", "--peer")).toThrow(/^--peer: must be 1-65535, got 70000$/);
+    expect(() => parsePort("8o")).toThrow(/^port: must be a number 1-65535, got "8o"$/);
+    expect(() => parsePort("123456")).toThrow(/^port: must be a number 1-65535, got "123456"$/);
+    expect(parsePort(" 443 ")).toBe(443);
+  });
+
+  it("formats HOST:PORT, bracketing IPv6 literals only", () => {
+    expect(formatHostPort({ host: "::1", port: 80 })).toBe("[::1]:80");
+    expect(formatHostPort({ host: "10.0.0.1", port: 80 })).toBe("10.0.0.1:80");
+    expect(formatHostPort({ host: "svc.ns", port: 8080 })).toBe("svc.ns:8080");
   });
 
   it("rejects a broken multiaddr", () => {
