@@ -4,86 +4,35 @@
 // every CR (drift: objects changed or deleted by hand are restored) and retries failures
 // with backoff.
 import { K8s, Log } from "pepr";
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from "@kubernetes/client-node";
-import { Manifests, setCondition, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
+import type { KubernetesObjectApi, KubernetesObject } from "@kubernetes/client-node";
+import { Manifests, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { claimOf, declaredBy, declaredKeys, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
-import { TunnelPool } from "../remote/tunnels.ts";
-import { fallbackWrite, forbidden, refusedMessage, unreadableMessage } from "../remote/fallback.ts";
-import { describeObjects, describeTarget, effectiveTarget, formerTargetsCondition, retarget, targetOf } from "../remote/targets.ts";
+import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
+import { applyObject, createUnread, deleteRemote, kubeClient, missingKind, readRemote, refOf } from "../remote/client.ts";
+import { forbidden } from "../remote/fallback.ts";
+import { describeObjects, describeTarget, effectiveTarget, retarget, targetOf } from "../remote/targets.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
-import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
+import { apiMessage, notFound } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
-import { executedNow, keepsRemoteObjects } from "../remote/compat.ts";
+import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
+import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied } from "../remote/status.ts";
 
 const PEPR_FINALIZER = "pepr.dev/finalizer";
-const FIELD_MANAGER = "entangle-proxy";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
-const REQUEST_TIMEOUT_MS = 15_000;
 
-let pool: TunnelPool | undefined;
 const retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
 let resync: NodeJS.Timeout | undefined;
+let pool: TunnelPool<KubernetesObjectApi> | undefined;
 
-function tunnels(): TunnelPool {
+/** A client of the remote cluster's API through the tunnel to `service`; it goes with the tunnel once idle. */
+function remoteClient(token: string, service: string): Promise<KubernetesObjectApi> {
   const cfg = moduleConfig();
-  pool ??= new TunnelPool(cfg.peers, cfg.p2pListen);
-  return pool;
-}
-
-const clients = new Map<string, KubernetesObjectApi>();
-
-/**
- * A Kubernetes client whose "API server" is the tunnel to the remote cluster; one per tunnel
- * (token, service and port: a port freed by an idle tunnel may come back for another one), so
- * its cache of the remote API's resources survives from one resync to the next.
- */
-async function remoteClient(token: string, service: string): Promise<KubernetesObjectApi> {
-  const port = await tunnels().port(token, service);
-  const key = `${token}\0${service}\0${port}`;
-  const known = clients.get(key);
-  if (known) return known;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: service, server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "entangle" }],
-    contexts: [{ name: service, cluster: service, user: "entangle", namespace: "default" }],
-    currentContext: service,
-  });
-  const client = KubernetesObjectApi.makeApiClient(kc);
-  clients.set(key, client);
-  return client;
-}
-
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const t = new Promise<never>(
-    (_, reject) =>
-      (timer = setTimeout(() => reject(new Error(`${what}: remote API did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`)), REQUEST_TIMEOUT_MS)),
-  );
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Why the remote cluster cannot take this kind, or undefined if it can. The client resolves the
- * kind before each request; left to it, an unknown group/version reads "404 page not found" and
- * an unknown kind in a known one looked like a lost connection (an Error without a code).
- * Answers are cached by the client: no extra request once a group/version is known.
- */
-// KubernetesObjectApi.resource is protected but is exactly the client's own cached lookup
-type KindLookup = { resource(apiVersion: string, kind: string): Promise<unknown> };
-
-async function missingKind(client: KubernetesObjectApi, obj: RemoteObject): Promise<string | undefined> {
-  try {
-    const resource = await withTimeout((client as unknown as KindLookup).resource(obj.apiVersion, obj.kind), `look up ${obj.kind}`);
-    return resource ? undefined : `the remote cluster has no kind ${obj.kind} in ${obj.apiVersion}`;
-  } catch (err) {
-    if (notFound(err)) return `the remote cluster does not serve ${obj.apiVersion} (kind ${obj.kind}): is its CRD installed?`;
-    throw err;
-  }
+  pool ??= new TunnelPool(agentTunnels(cfg.peers, cfg.p2pListen), (port, name) => kubeClient(port, name));
+  return pool.get(token, service);
 }
 
 export function reconcileManifests(event: Manifests): Promise<void> {
@@ -200,12 +149,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   for (const gone of prune) {
     try {
       if (!(await deleteIfOurs(client, cr, gone, othersDeclare))) continue;
-      await emitEvent(
-        cr,
-        "Normal",
-        "Pruned",
-        `deleted ${gone.kind} ${gone.namespace ? gone.namespace + "/" : ""}${gone.name} from the remote cluster (removed from spec.manifests)`,
-      );
+      await emitEvent(cr, "Normal", "Pruned", `deleted ${describeObjects([gone])} from the remote cluster (removed from spec.manifests)`);
     } catch (err) {
       if (!notFound(err)) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
     }
@@ -215,50 +159,6 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   await status(ready, results);
   if (ready.status !== "True" || formerTargets.length > 0) scheduleRetry(key);
   else clearRetry(key);
-}
-
-/**
- * Server-side apply; where the remote refuses it (403: the seed's ClusterRole grants create and
- * update but not patch), create or update instead, as `kubectl apply` would.
- */
-async function applyObject(client: KubernetesObjectApi, desired: RemoteObject, existing: KubernetesObject | undefined): Promise<KubernetesObject> {
-  const what = `${desired.kind} ${desired.metadata.name}`;
-  try {
-    return await withTimeout(
-      client.patch(desired as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
-      `apply ${what}`,
-    );
-  } catch (err) {
-    if (!forbidden(err)) throw err;
-    const write = fallbackWrite(desired, existing as Record<string, unknown> | undefined);
-    if (write.verb === "none") return existing!;
-    try {
-      const body = write.body as KubernetesObject;
-      return await withTimeout(
-        write.verb === "create" ? client.create(body, undefined, undefined, FIELD_MANAGER) : client.replace(body, undefined, undefined, FIELD_MANAGER),
-        `${write.verb} ${what}`,
-      );
-    } catch (err2) {
-      if (!forbidden(err2)) throw err2;
-      const message = refusedMessage(desired.kind, remoteMessage(err), write.verb, remoteMessage(err2));
-      throw Object.assign(new Error(message), { code: 403, body: { message } });
-    }
-  }
-}
-
-/** An object we may not read: only a create is safe (refused if it exists, whoever made it). */
-async function createUnread(client: KubernetesObjectApi, desired: RemoteObject, readRefusal: string): Promise<KubernetesObject> {
-  try {
-    return await withTimeout(
-      client.create(desired as KubernetesObject, undefined, undefined, FIELD_MANAGER),
-      `create ${desired.kind} ${desired.metadata.name}`,
-    );
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (code !== 403 && code !== 409) throw err;
-    const message = unreadableMessage(desired.kind, readRefusal, remoteMessage(err), code === 409);
-    throw Object.assign(new Error(message), { code, body: { message } });
-  }
 }
 
 /** status.target unless the new secretRef holds the same token for the same service (same cluster). */
@@ -343,34 +243,14 @@ async function writeStatus(
   target: ManifestsTarget,
   formerTargets: FormerTarget[],
 ): Promise<void> {
-  const old = cr.status ?? {};
-  const generation = cr.metadata?.generation;
-  let conditions = setCondition(old.conditions, { ...ready, observedGeneration: generation });
-  // said only once a target has changed: most CRs never move
-  if (formerTargets.length > 0 || conditions.some((c) => c.type === "FormerTargetsCleared"))
-    conditions = setCondition(conditions, { ...formerTargetsCondition(formerTargets), observedGeneration: generation });
-  // a merge patch: a field is removed by null, left as it was when absent
-  const status: Omit<ManifestsStatus, "formerTargets"> & { formerTargets: FormerTarget[] | null } = {
-    observedGeneration: generation,
-    conditions,
-    applied,
-    target,
-    formerTargets: formerTargets.length > 0 ? formerTargets : null,
-    appliedCount: applied.filter((a) => a.state === "Applied").length,
-    executed: executedNow(old, generation, ready),
-    lastSync: old.lastSync,
-  };
-  const prevReady = old.conditions?.find((c) => c.type === "Ready");
-  if (sameJson({ ...old, lastSync: undefined }, { ...status, lastSync: undefined })) return;
-  status.lastSync = new Date().toISOString();
+  const status = nextStatus(cr.status, cr.metadata?.generation, ready, applied, target, formerTargets);
+  if (!status) return;
   try {
     await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: status as ManifestsStatus });
   } catch (err) {
     if (!notFound(err)) throw err;
   }
-  if (prevReady?.status !== ready.status || prevReady?.reason !== ready.reason) {
-    await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
-  }
+  if (readyChanged(cr.status, ready)) await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
 }
 
 /** Finalizer: delete everything this CR applied, in its target and any former one, unless annotated to orphan. */
@@ -392,8 +272,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
     }
     if (outcome.left.length === 0) continue;
     // never block deletion forever: say loudly what was left behind, and where
-    const message = `could not delete ${describeObjects(outcome.left)} from ${describeTarget(target)} (${outcome.problem}); they were left in that remote cluster`;
-    await emitEvent(cr, "Warning", "RemoteObjectsOrphaned", message);
+    await emitEvent(cr, "Warning", "RemoteObjectsOrphaned", orphanedMessage(outcome.left, target, outcome.problem));
     Log.warn({ key, problem: outcome.problem, target: describeTarget(target) }, "remote objects orphaned");
   }
   return true;
@@ -402,7 +281,7 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
 function scheduleRetry(key: string): void {
   const prev = retries.get(key);
   if (prev) clearTimeout(prev.timer);
-  const delay = Math.min((prev?.delay ?? 1_000) * 2, 30_000);
+  const delay = nextRetryDelay(prev?.delay);
   const timer = setTimeout(() => void reconcileByKey(key), delay);
   timer.unref();
   retries.set(key, { timer, delay });
@@ -468,20 +347,10 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
  */
 async function refuseClaim(cr: Manifests, previous: AppliedObject[], obj: RemoteObject, existing: KubernetesObject | undefined): Promise<string | undefined> {
   const what = `${obj.kind} ${obj.metadata.namespace ? obj.metadata.namespace + "/" : ""}${obj.metadata.name}`;
-  const recorded = previous.some((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
-  const claim = claimOf(existing, ownerId(cr), recorded, what);
+  const claim = claimOf(existing, ownerId(cr), recordedApplied(previous, obj), what);
   if (claim.mine) return undefined;
   if (claim.otherCr && !(await manifestsAlive(claim.otherCr))) return undefined;
   return claim.message;
-}
-
-async function readRemote(client: KubernetesObjectApi, target: KubernetesObject): Promise<KubernetesObject | undefined> {
-  try {
-    return await withTimeout(client.read(target as KubernetesObject & { metadata: { name: string } }), `read ${target.kind} ${target.metadata?.name}`);
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
-  }
 }
 
 async function manifestsAlive(id: string): Promise<boolean> {
@@ -506,23 +375,11 @@ async function declaredByOthers(cr: Manifests, serviceUUID: string): Promise<Set
 async function deleteIfOurs(client: KubernetesObjectApi, cr: Manifests, a: AppliedObject, othersDeclare: Set<string>): Promise<boolean> {
   const existing = await readRemote(client, refOf(a));
   if (!existing) return false;
-  const what = `${a.kind} ${a.namespace ? a.namespace + "/" : ""}${a.name}`;
-  const claim = claimOf(existing, ownerId(cr), true, what);
-  const left = !claim.mine ? claim.message : declaredBy(othersDeclare, a) ? `${what} is still declared by another Manifests: left in place` : undefined;
+  const left = leaveReason(claimOf(existing, ownerId(cr), true, describeObjects([a])), declaredBy(othersDeclare, a), a);
   if (left) {
     await emitEvent(cr, "Normal", "LeftForOtherOwner", left);
     return false;
   }
-  // delete exactly the object we looked at, not one recreated meanwhile by someone else
-  await withTimeout(
-    client.delete(refOf(a), undefined, undefined, undefined, undefined, undefined, { preconditions: { uid: existing.metadata?.uid } }),
-    `delete ${a.kind} ${a.name}`,
-  );
+  await deleteRemote(client, a, existing.metadata?.uid);
   return true;
 }
-
-/** What the Kubernetes client needs to address an object we recorded in status. */
-function refOf(a: AppliedObject): KubernetesObject {
-  return { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.name, namespace: a.namespace } };
-}
-

@@ -51,14 +51,22 @@ export function deletionTargets(status: ManifestsStatus | undefined, specTarget:
   return [current, ...(status?.formerTargets ?? [])].filter((t) => t.applied.length > 0);
 }
 
+/** errno codes of a connection that failed or broke (node's net, and node-fetch's FetchError) */
+const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ENOTFOUND", "EAI_AGAIN"]);
+
 /**
- * Errors that mean "could not reach the remote API" rather than "the API refused": the client
- * gives an HTTP answer a numeric code or a body; a lost tunnel, a timeout or a refused
- * connection has neither.
+ * Errors that mean "could not reach the remote API" (contact lost: keep every record, retry)
+ * rather than "the API refused" or a fault of ours: a connection refused, reset or timed out
+ * (lib/remote/client.ts gives its timeout code ETIMEDOUT), or node-fetch's system FetchError.
+ * Anything else (an HTTP answer, a TypeError, a body that does not parse) is a failure of
+ * that object, reported as itself and retried with backoff, not "unreachable".
  */
 export function unreachable(err: unknown): boolean {
-  const e = err as { code?: number | string; body?: unknown } | undefined;
-  return typeof e?.code !== "number" && !e?.body;
+  if (err === null || typeof err !== "object") return false;
+  const e = err as { name?: unknown; type?: unknown; code?: unknown; body?: unknown };
+  if (typeof e.code === "number" || e.body) return false; // an HTTP answer
+  if (e.name === "FetchError" && e.type === "system") return true;
+  return typeof e.code === "string" && NETWORK_CODES.has(e.code);
 }
 
 /** The remote API server's own message (its Status body), else the error's (an empty body says nothing). */

@@ -87,12 +87,22 @@ describe("deletionTargets", () => {
 });
 
 describe("API errors", () => {
-  it("unreachable: no HTTP code and no body (lost tunnel, timeout, refused connection)", () => {
-    expect(unreachable(new Error("socket hang up"))).toBe(true);
+  it("unreachable: a connection refused, reset or timed out, or a system FetchError; not an HTTP answer nor any other error", () => {
     expect(unreachable(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe(true);
-    expect(unreachable(undefined)).toBe(true);
+    for (const code of ["ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED", "ENOTFOUND", "EAI_AGAIN"])
+      expect(unreachable({ code }), code).toBe(true);
+    expect(unreachable({ name: "FetchError", type: "system", message: "request failed, reason: socket hang up" })).toBe(true);
+    // a fault of ours or a garbled answer is that object's failure, not a lost remote
+    expect(unreachable(new TypeError("cannot read properties of undefined"))).toBe(false);
+    expect(unreachable(new Error("socket hang up"))).toBe(false);
+    expect(unreachable({ name: "FetchError", type: "invalid-json" })).toBe(false);
+    expect(unreachable({ name: "SyntaxError", type: "system" })).toBe(false);
+    expect(unreachable({ code: "EACCES" })).toBe(false);
+    expect(unreachable(undefined)).toBe(false);
+    expect(unreachable("ECONNRESET")).toBe(false);
     expect(unreachable({ code: 403 })).toBe(false);
-    expect(unreachable({ code: "E", body: { message: "m" } })).toBe(false);
+    expect(unreachable({ code: "ECONNRESET", body: { message: "m" } })).toBe(false);
+    expect(unreachable({ name: "FetchError", type: "system", code: 503 })).toBe(false);
     expect(unreachable({ body: "text" })).toBe(false);
   });
 

@@ -1,0 +1,72 @@
+// More of the Manifests controller's decisions, as pure functions: the status a reconcile writes
+// (and whether it writes at all), whether Ready changed, when to retry, what prune and
+// finalize leave in place and what they say about it. lib/controller/manifests.ts keeps the I/O.
+import { setCondition, type AppliedObject, type ManifestsStatus } from "../crds/index.ts";
+import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
+import { sameJson } from "../k8s/api.ts";
+import { executedNow } from "./compat.ts";
+import { describeObjects, describeTarget, formerTargetsCondition } from "./targets.ts";
+import type { Claim, RemoteObject } from "./manifests.ts";
+import type { ReadyCondition } from "./outcome.ts";
+
+/** A merge patch of the status: formerTargets null removes the field. */
+export type StatusPatch = Omit<ManifestsStatus, "formerTargets"> & { formerTargets: FormerTarget[] | null };
+
+/**
+ * The status after a reconcile, or undefined when it says nothing new (lastSync aside): then
+ * nothing is written and no watch event comes back. FormerTargetsCleared appears only once a
+ * target has changed (most CRs never move).
+ */
+export function nextStatus(
+  old: ManifestsStatus | undefined,
+  generation: number | undefined,
+  ready: ReadyCondition,
+  applied: AppliedObject[],
+  target: ManifestsTarget,
+  formerTargets: FormerTarget[],
+  now = new Date(),
+): StatusPatch | undefined {
+  const prev = old ?? {};
+  let conditions = setCondition(prev.conditions, { ...ready, observedGeneration: generation }, now);
+  if (formerTargets.length > 0 || conditions.some((c) => c.type === "FormerTargetsCleared"))
+    conditions = setCondition(conditions, { ...formerTargetsCondition(formerTargets), observedGeneration: generation }, now);
+  const status: StatusPatch = {
+    observedGeneration: generation,
+    conditions,
+    applied,
+    target,
+    formerTargets: formerTargets.length > 0 ? formerTargets : null,
+    appliedCount: applied.filter((a) => a.state === "Applied").length,
+    executed: executedNow(prev, generation, ready),
+    lastSync: prev.lastSync,
+  };
+  if (sameJson({ ...prev, lastSync: undefined }, { ...status, lastSync: undefined })) return undefined;
+  return { ...status, lastSync: now.toISOString() };
+}
+
+/** Whether Ready changed status or reason since `old`: an Event says so (Warning unless True). */
+export function readyChanged(old: ManifestsStatus | undefined, ready: ReadyCondition): boolean {
+  const prev = old?.conditions?.find((c) => c.type === "Ready");
+  return prev?.status !== ready.status || prev?.reason !== ready.reason;
+}
+
+/** The next retry delay: doubling from 2 s, at most 30 s. */
+export function nextRetryDelay(previous: number | undefined): number {
+  return Math.min((previous ?? 1_000) * 2, 30_000);
+}
+
+/** Whether this CR recorded `obj` as applied (an object it made before the owner annotation existed). */
+export function recordedApplied(previous: AppliedObject[], obj: RemoteObject): boolean {
+  return previous.some((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
+}
+
+/** Why a recorded object is left in place instead of deleted (another owner, or still declared by another Manifests), or undefined. */
+export function leaveReason(claim: Claim, declaredByOther: boolean, a: AppliedObject): string | undefined {
+  if (!claim.mine) return claim.message;
+  return declaredByOther ? `${describeObjects([a])} is still declared by another Manifests: left in place` : undefined;
+}
+
+/** The RemoteObjectsOrphaned warning when deleting a CR could not delete what it left in a target. */
+export function orphanedMessage(left: AppliedObject[], target: ManifestsTarget, problem: string | undefined): string {
+  return `could not delete ${describeObjects(left)} from ${describeTarget(target)} (${problem}); they were left in that remote cluster`;
+}
