@@ -84,7 +84,11 @@ export function noiseAesGcm(): EncrypterFactory {
   const make = noise({ crypto: aesGcmCrypto, prologueBytes: new TextEncoder().encode(NOISE_AESGCM_PROTOCOL) });
   return (components) => {
     const encrypter = make(components);
-    (encrypter as { protocol: string }).protocol = NOISE_AESGCM_PROTOCOL;
+    // Renamed, not wrapped: `protocol` is a plain writable field (ConnectionEncrypter's type and
+    // Noise's class field '/noise'), read only by libp2p's upgrader to offer and select the
+    // encrypter; Noise itself never reads it. The prologue above binds the same id into the
+    // handshake, so a peer that selected another id fails the handshake instead of mismatching.
+    encrypter.protocol = NOISE_AESGCM_PROTOCOL;
     return encrypter;
   };
 }
