@@ -45,7 +45,10 @@ When(a.Service)
   .IsDeleted()
   .Watch((svc) => reconcileUsersOfService(svc));
 
-// a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status
+// a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status.
+// Every Secret of the cluster comes by (a watch cannot select "Secrets some CR names"); each
+// event costs one pass over the Entanglements held in memory (lib/controller/memory.ts users),
+// no API request and no listing.
 When(a.Secret)
   .IsCreatedOrUpdated()
   .Watch((s) => reconcileUsersOfSecret(s));

@@ -2,6 +2,10 @@
 // calls `listen(port)`, i.e. on every interface. Test clusters live on loopback, so a listen
 // with only a port is bound to $ENTANGLE_WEBHOOK_HOST (127.0.0.1) instead. Explicit hosts
 // (libp2p, health endpoints) are left alone.
+// Why a monkeypatch: Pepr 1.1.4 has no setting for the webhook's host (lib.js: `.listen(port)`),
+// and this matters only to test clusters. It is dev-only: nothing imports it, only hack/module.sh
+// preloads it, it is not in the build (pepr build, the image), and without ENTANGLE_WEBHOOK_HOST it
+// changes nothing. A module in a real cluster listens as Pepr does, on every interface of its pod.
 import { Server } from "node:net";
 
 const host = process.env.ENTANGLE_WEBHOOK_HOST;

@@ -28,7 +28,7 @@ export function mutatePod(req: PeprMutateRequest<a.Pod>, cfg: ModuleConfig = mod
   if (parsed.kind !== "ok" || alreadyInjected(pod)) return;
   const patch = sidecarPatch(pod, parsed.request, cfg);
   pod.spec = pod.spec ?? { containers: [] };
-  pod.spec.initContainers = patch.initContainers as never;
+  pod.spec.initContainers = patch.initContainers;
   if (patch.hostNetwork) pod.spec.hostNetwork = true;
   if (patch.dnsPolicy) pod.spec.dnsPolicy = patch.dnsPolicy;
   for (const [k, v] of Object.entries(patch.annotations)) req.SetAnnotation(k, v);
