@@ -6,6 +6,10 @@ export default defineConfig({
     hookTimeout: 180_000,
     // p2p suites spawn real agent processes; two cores: keep files sequential.
     fileParallelism: false,
+    // No test may reach the public libp2p bootstrap peers (issue 9): asking for the built-in list
+    // throws, and agents started by tests run without a DHT unless a test gives them the NAT
+    // lab's bootstrap nodes. Every project inherits this; spawned agents inherit the environment.
+    env: { ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1", ENTANGLE_BOOTSTRAP: "none" },
     // Projects inherit the options above (extends: true). Only the k8s project has the control
     // plane globalSetup, and vitest runs a project's globalSetup only when that project has test
     // files in the run: `vitest run test/unit` or `test/p2p` never starts a cluster.

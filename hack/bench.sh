@@ -4,6 +4,9 @@
 # sshd on 127.0.0.1 with its own keys. Prints a table of figures and ratios (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No benchmark, demo or soak may reach the public libp2p bootstrap peers: the built-in list is a
+# hard error here, and agents run without a DHT unless ENTANGLE_BOOTSTRAP names the NAT lab's.
+export ENTANGLE_FORBID_PUBLIC_BOOTSTRAP=1 ENTANGLE_BOOTSTRAP=${ENTANGLE_BOOTSTRAP:-none}
 
 if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
   echo "installing openssh-server/openssh-client from Debian..." >&2

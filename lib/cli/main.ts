@@ -6,6 +6,7 @@ import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } fro
 import { Agent, type Role } from "../p2p/agent.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
 import { createLogger } from "../p2p/log.ts";
+import { chooseBootstrap, PublicBootstrapForbidden } from "../p2p/bootstrap.ts";
 
 export class UsageError extends Error {}
 
@@ -18,6 +19,12 @@ function commonFlags(cmd: Command): Command {
     .option("--mdns", "discover peers with mDNS on the local network", false)
     .option("--no-mdns", "disable mDNS (default)")
     .option("--no-direct", "no direct listener: reachable only through relays")
+    .option(
+      "--bootstrap <addr>",
+      "DHT bootstrap peer, multiaddr with /p2p/ID (repeatable, or comma-separated; 'none': no DHT). Default: $ENTANGLE_BOOTSTRAP, else the public libp2p bootstrap peers",
+      collect,
+      [],
+    )
     .option("--health-listen <addr>", "serve GET /healthz, /readyz, /metrics on HOST:PORT")
     .option("--token-file <path>", "read the network token from this file (after $ENTANGLE_NETWORK_TOKEN, $EDGEVPNTOKEN)");
 }
@@ -27,6 +34,7 @@ interface CommonOpts {
   peer: string[];
   mdns: boolean;
   direct: boolean;
+  bootstrap: string[];
   healthListen?: string;
   tokenFile?: string;
 }
@@ -56,7 +64,25 @@ export function loadToken(opts: { tokenFile?: string }, env: NodeJS.ProcessEnv, 
   }
 }
 
-async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode): Promise<void> {
+/**
+ * Members are DHT clients when a bootstrap list is in force; relays serve the DHT unless told
+ * `--bootstrap none`; bootstrap nodes always serve it (the first of them knows nobody yet).
+ */
+function dhtSetting(role: Role, opts: CommonOpts, bootstrapNode: boolean) {
+  let choice;
+  try {
+    choice = chooseBootstrap(opts.bootstrap, process.env);
+  } catch (err) {
+    if (err instanceof PublicBootstrapForbidden) throw new UsageError(err.message);
+    throw err;
+  }
+  const dht: "client" | "server" | undefined =
+    role.mode !== "relay" ? (choice.peers.length > 0 ? "client" : undefined) : bootstrapNode || choice.source !== "none" ? "server" : undefined;
+  return { bootstrap: choice.peers, bootstrapSource: choice.source, dht };
+}
+
+async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode, bootstrapNode = false): Promise<void> {
+  const discovery = dhtSetting(role, opts, bootstrapNode);
   const loaded = loadToken(opts, process.env, role.mode !== "relay");
   const token = loaded?.token;
   const peers = [
@@ -66,7 +92,7 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode):
   const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
   const log = createLogger(`entangle-${name}`);
-  const agent = new Agent({ role, token, p2pListen, peers, mdns: opts.mdns, noDirect: !opts.direct, healthListen, log });
+  const agent = new Agent({ role, token, p2pListen, peers, mdns: opts.mdns, noDirect: !opts.direct, healthListen, log, ...discovery, hop: !bootstrapNode });
   try {
     await agent.start();
   } catch (err) {
@@ -142,6 +168,9 @@ function buildProgram(): Command {
     });
   commonFlags(agent.command("relay").description("relay traffic and help members find each other (token optional)")).action((o: CommonOpts) =>
     runAgent({ mode: "relay" }, o),
+  );
+  commonFlags(agent.command("bootstrap").description("a DHT server other agents bootstrap from: no relaying, no token")).action((o: CommonOpts) =>
+    runAgent({ mode: "relay" }, o, "bootstrap", true),
   );
   return program;
 }

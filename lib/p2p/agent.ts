@@ -11,6 +11,7 @@ import { RENDEZVOUS_PROTOCOL, RendezvousTable, serveRendezvous } from "./rendezv
 import { Discovery, mdnsServiceTag } from "./discovery.ts";
 import { connectionCutter, MemberGate } from "./member-gate.ts";
 import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, type TunnelOptions } from "./tunnels.ts";
+import { DhtDiscovery } from "./dht.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
@@ -30,6 +31,14 @@ export interface AgentConfig {
   noDirect?: boolean;
   healthListen?: HostPort;
   log: Logger;
+  /** DHT bootstrap peers (dialed like configured peers); see bootstrap.ts */
+  bootstrap?: Multiaddr[];
+  /** where the bootstrap list came from, for the start-up log */
+  bootstrapSource?: string;
+  /** Kademlia DHT: members are clients, relays and bootstrap nodes servers; off when undefined */
+  dht?: "client" | "server";
+  /** relay mode: carry circuits and keep rendezvous (default); false: a bootstrap node (DHT only) */
+  hop?: boolean;
 }
 
 export class Agent {
@@ -66,15 +75,19 @@ export class Agent {
     this.node = await createNode({
       listen: this.cfg.noDirect === true ? [] : this.cfg.p2pListen,
       viaRelays: role.mode !== "relay",
-      relayServer: role.mode === "relay",
+      relayServer: role.mode === "relay" && this.cfg.hop !== false,
       mdnsTag: this.cfg.mdns ? mdnsServiceTag(this.keys?.fingerprint) : undefined,
+      dht: this.cfg.dht,
+      // reachability and hole punching come with the DHT: both need the public network it finds
+      holePunching: this.cfg.dht !== undefined,
+      announceListen: role.mode === "relay",
     });
     this.closers.push(() => this.node.stop());
     const handlerOpts = { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true };
     const cutOff = connectionCutter(this.log);
     const discovery = new Discovery({
       node: this.node,
-      peers: this.cfg.peers,
+      peers: [...this.cfg.peers, ...(this.cfg.bootstrap ?? [])],
       rendezvousKey: this.keys?.rendezvous,
       noDirect: this.cfg.noDirect === true,
       isMember: (peer) => this.gate?.members.has(peer) ?? false,
@@ -83,7 +96,9 @@ export class Agent {
     });
     this.discovery = discovery;
 
-    if (role.mode === "relay") {
+    if (role.mode === "relay" && this.cfg.hop === false) {
+      // a bootstrap node: the DHT server is all it runs
+    } else if (role.mode === "relay") {
       const table = new RendezvousTable();
       await this.node.handle(
         RENDEZVOUS_PROTOCOL,
@@ -123,6 +138,22 @@ export class Agent {
       this.node.addEventListener("peer:discovery", (evt) => {
         if (this.node.getConnections(evt.detail.id).length === 0) discovery.dial(evt.detail.id, "mdns");
       });
+      if (this.cfg.dht !== undefined) {
+        const dht = new DhtDiscovery({
+          node: this.node,
+          keys: this.keys!,
+          service: role.service,
+          mode: role.mode === "expose" ? "provide" : "find",
+          log: this.log,
+          satisfied: () => gate.members.providers(this.tag!).length > 0,
+          onProvider: (peer) => {
+            if (this.node.getConnections(peer.id).length > 0) return;
+            void this.node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }).then(() => discovery.dial(peer.id, "dht"));
+          },
+        });
+        dht.start();
+        this.closers.push(() => dht.stop());
+      }
       if (role.mode === "connect") {
         this.listener = await listenForClients(tunnels, role.listen, role.service);
         this.log.info({ listen: formatHostPort(this.listenAddress!) }, "accepting connections");
@@ -135,7 +166,14 @@ export class Agent {
       if (a !== null && typeof a === "object") this.log.info({ health: formatHostPort({ host: a.address, port: a.port }) }, "health endpoint listening");
     }
     this.log.info(
-      { mode: role.mode, peerId: this.node.peerId.toString(), addrs: this.node.getMultiaddrs().map(String), network: this.keys?.fingerprint },
+      {
+        mode: this.cfg.hop === false ? "bootstrap" : role.mode,
+        peerId: this.node.peerId.toString(),
+        addrs: this.node.getMultiaddrs().map(String),
+        network: this.keys?.fingerprint,
+        dht: this.cfg.dht ?? "off",
+        ...(this.cfg.bootstrapSource !== undefined ? { bootstrap: this.cfg.bootstrapSource } : {}),
+      },
       "agent started",
     );
     this.timer = setInterval(() => void discovery.tick(), TICK_MS);

@@ -10,6 +10,10 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import { kadDHT, removePrivateAddressesMapper } from "@libp2p/kad-dht";
+import { ping } from "@libp2p/ping";
+import { autoNAT } from "@libp2p/autonat";
+import { dcutr } from "@libp2p/dcutr";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { pendingGater } from "./gater.ts";
 
@@ -41,13 +45,28 @@ export interface NodeOptions {
   viaRelays: boolean;
   relayServer: boolean;
   mdnsTag?: string;
+  /**
+   * Kademlia DHT (the standard /ipfs/kad/1.0.0): members are clients, bootstrap nodes and relays
+   * servers. Off when undefined. Private addresses are never taken from the DHT.
+   */
+  dht?: "client" | "server";
+  /** AutoNAT (reachability) and DCUtR (hole punching from a relayed connection to a direct one). */
+  holePunching?: boolean;
+  /**
+   * Public infrastructure (relays, bootstrap nodes): its listen addresses are announced as they
+   * are. libp2p otherwise keeps a public address to itself until AutoNAT has confirmed it.
+   */
+  announceListen?: boolean;
 }
 
 export async function createNode(opts: NodeOptions): Promise<Libp2p> {
   const listen = opts.listen.map((a) => a.toString());
   if (opts.viaRelays) listen.push("/p2p-circuit");
   return createLibp2p({
-    addresses: { listen },
+    addresses: {
+      listen,
+      appendAnnounce: opts.announceListen === true ? listen.filter((a) => !/\/ip[46]\/(0\.0\.0\.0|::)\/|\/tcp\/0(\/|$)|p2p-circuit/.test(a)) : [],
+    },
     transports: [
       tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
       circuitRelayTransport({ maxInboundStopStreams: STREAM_LIMIT, maxOutboundStopStreams: STREAM_LIMIT }),
@@ -68,6 +87,16 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
     services: {
       identify: identify(),
+      ...(opts.dht !== undefined
+        ? {
+            ping: ping(),
+            // typed against its own components (ping required), which the conditional spread makes optional
+            dht: kadDHT({ clientMode: opts.dht === "client", peerInfoMapper: removePrivateAddressesMapper }) as unknown as (
+              components: Parameters<ReturnType<typeof identify>>[0],
+            ) => unknown,
+          }
+        : {}),
+      ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: dcutr() } : {}),
       ...(opts.relayServer
         ? {
             relay: circuitRelayServer({

@@ -23,6 +23,8 @@ export interface DerivedKeys {
   rendezvous: Buffer;
   /** Key turning service names into opaque tags. */
   service: Buffer;
+  /** Key turning service names into the DHT keys their providers announce under (opaque to the DHT). */
+  discovery: Buffer;
   /** Short public identifier of the network, safe to print. */
   fingerprint: string;
 }
@@ -95,6 +97,7 @@ export function deriveKeys(token: NetworkToken): DerivedKeys {
     auth: derive(token.secret, "membership-auth"),
     rendezvous: derive(token.secret, "rendezvous"),
     service: derive(token.secret, "service-tag"),
+    discovery: derive(token.secret, "dht-provider"),
     fingerprint: fp,
   };
 }
@@ -102,6 +105,15 @@ export function deriveKeys(token: NetworkToken): DerivedKeys {
 /** Opaque tag for a service name: peers compare tags, never names, outside the authenticated channel. */
 export function serviceTag(keys: DerivedKeys, service: string): string {
   return createHmac("sha256", keys.service).update(service).digest("hex");
+}
+
+/**
+ * The 32 bytes a service's providers are announced under in the DHT. Unlike the service tag
+ * (shown to members only), this value is public: everyone on the DHT sees it. Without the token
+ * it cannot be linked to a service name or to a network, and two networks' keys never meet.
+ */
+export function providerKey(keys: DerivedKeys, service: string): Buffer {
+  return createHmac("sha256", keys.discovery).update("provider\0").update(service).digest();
 }
 
 export function inspectToken(raw: string): { format: TokenFormat; fingerprint: string; peers: string[] } {
