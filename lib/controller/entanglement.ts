@@ -3,7 +3,7 @@
 // garbage collector through ownerReferences: nothing to do when the module is down, nothing
 // left behind.
 import { K8s, kind, Log } from "pepr";
-import { Entanglement, setCondition, type Condition, type EntanglementStatus } from "../crds/index.ts";
+import { Entanglement, type Condition, type EntanglementStatus } from "../crds/index.ts";
 import { ENTANGLEMENT_LABEL, MANAGED_BY, objectName, renderEntanglement, serviceName } from "../render/entanglement.ts";
 import { resolveServiceRef, type ServiceRefTarget } from "../render/service-ref.ts";
 import { agentFailure, type AgentFailure } from "./agent-failure.ts";
@@ -12,11 +12,10 @@ import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 import { coalesce } from "./serialize.ts";
-import { apiMessage, notFound, sameJson } from "../k8s/api.ts";
+import { apiMessage, notFound } from "../k8s/api.ts";
+import { agentReady, nextEntanglementStatus, readyEvent, type Ready } from "./entanglement-status.ts";
 import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
 import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Links, type Outcome } from "./memory.ts";
-
-type Ready = Omit<Condition, "lastTransitionTime">;
 
 /** What the controller saw and did last, per Entanglement (lib/controller/memory.ts). */
 const memory = new ControllerMemory();
@@ -90,27 +89,7 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
     const failure = await failedAgent(cr);
     outcome = { deploymentGeneration: deployment.metadata?.generation, readyReplicas, available, failed: failure !== undefined };
-    extra = { ...extra, readyReplicas };
-    if (!secret.ok) {
-      ready = { type: "Ready", status: "False", reason: secret.reason, message: `${secret.message}: the agent cannot start until it exists` };
-      extra = { ...extra, phase: "Pending", lastError: secret.message };
-    } else if (available && readyReplicas > 0) {
-      // an older pod still serves while a newer one (a changed spec) fails: ready, but say so
-      const newer = failure ? `; a newer agent pod fails: ${failure.message}` : "";
-      ready = {
-        type: "Ready",
-        status: "True",
-        reason: "AgentAvailable",
-        message: `agent ${rendered.direction === "inbound" ? "connects" : "exposes"} service ${cr.spec!.serviceUUID}${newer}`,
-      };
-      extra = { ...extra, phase: "Ready", lastError: undefined };
-    } else if (failure) {
-      ready = { type: "Ready", status: "False", reason: failure.reason, message: `${failure.message} (pod ${failure.pod})` };
-      extra = { ...extra, phase: "Error", lastError: failure.message };
-    } else {
-      ready = { type: "Ready", status: "False", reason: "AgentNotReady", message: `waiting for the agent Deployment (${readyReplicas}/1 ready)` };
-      extra = { ...extra, phase: "Pending", lastError: undefined };
-    }
+    ({ ready, extra } = agentReady({ secret, direction: rendered.direction, serviceUUID: cr.spec!.serviceUUID, readyReplicas, available, failure }));
   } catch (err) {
     const message = apiMessage(err);
     Log.error({ err: message, name: cr.metadata?.name, namespace }, "entanglement reconcile failed");
@@ -189,24 +168,14 @@ function recheckLater(cr: Entanglement): void {
 
 /** Writes the status if it changed; returns the Entanglement's resourceVersion after that. */
 async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<EntanglementStatus>): Promise<string | undefined> {
-  const old = cr.status ?? {};
-  const status: EntanglementStatus = {
-    ...old,
-    ...extra,
-    observedGeneration: cr.metadata?.generation,
-    conditions: setCondition(old.conditions, ready),
-  };
-  if (extra.lastError === undefined) delete status.lastError;
-  const prev = old.conditions?.find((c) => c.type === "Ready");
-  if (sameJson(old, status)) return cr.metadata?.resourceVersion; // nothing new: no write, no event loop
+  const status = nextEntanglementStatus(cr.status, ready, extra, cr.metadata?.generation);
+  if (!status) return cr.metadata?.resourceVersion; // nothing new: no write, no event loop
   const written = await K8s(Entanglement).PatchStatus({
     metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
     status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus,
   });
-  if (prev?.status !== ready.status || prev?.reason !== ready.reason) {
-    const warning = ready.status !== "True" && ready.reason !== "AgentNotReady";
-    await emitEvent(cr, warning ? "Warning" : "Normal", ready.reason, ready.message);
-  }
+  const event = readyEvent(cr.status, ready);
+  if (event) await emitEvent(cr, event, ready.reason, ready.message);
   return written?.metadata?.resourceVersion;
 }
 
