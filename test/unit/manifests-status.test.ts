@@ -3,18 +3,12 @@
 // finalize leave in place and the orphan warning.
 import { describe, expect, it } from "vitest";
 import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied } from "../../lib/remote/status.ts";
-import type { AppliedObject, ManifestsStatus } from "../../lib/crds/index.ts";
+import type { ManifestsStatus } from "../../lib/crds/index.ts";
+import { appliedConfigMap } from "../helpers/applied.ts";
 import type { FormerTarget } from "../../lib/crds/manifests.ts";
 import type { ReadyCondition } from "../../lib/remote/outcome.ts";
 
-const cm = (name: string, state: "Applied" | "Failed" = "Applied"): AppliedObject => ({
-  index: 0,
-  apiVersion: "v1",
-  kind: "ConfigMap",
-  namespace: "default",
-  name,
-  state,
-});
+const cm = appliedConfigMap;
 const target = { serviceUUID: "foo", secretRef: "tok" };
 const ok: ReadyCondition = { type: "Ready", status: "True", reason: "Applied", message: "1 object(s) applied to foo" };
 const failed: ReadyCondition = { type: "Ready", status: "False", reason: "ApplyFailed", message: "1 of 1 failed: no" };
