@@ -4,6 +4,7 @@
 import { createConnection, type Server } from "node:net";
 import type { Libp2p } from "libp2p";
 import type { Multiaddr } from "@multiformats/multiaddr";
+import type { Connection } from "@libp2p/interface";
 import { createNode, STREAM_LIMIT } from "./node.ts";
 import { deriveKeys, serviceTag, type DerivedKeys, type NetworkToken } from "./token.ts";
 import { AUTH_PROTOCOL } from "./membership.ts";
@@ -12,7 +13,7 @@ import { Discovery, mdnsServiceTag } from "./discovery.ts";
 import { connectionCutter, MemberGate } from "./member-gate.ts";
 import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, type TunnelOptions } from "./tunnels.ts";
 import { DhtDiscovery } from "./dht.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
+import { createMetrics, pathOf, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import type { Logger } from "./log.ts";
@@ -131,6 +132,7 @@ export class Agent {
       this.node.addEventListener("connection:open", (evt) => {
         if (evt.detail.direction === "outbound") gate.initiate(evt.detail);
         else gate.require(evt.detail);
+        this.countPath(evt.detail);
       });
       this.node.addEventListener("peer:disconnect", (evt) => {
         if (gate.forget(evt.detail.toString())) this.log.info({ peer: evt.detail.toString() }, "member disconnected");
@@ -178,6 +180,21 @@ export class Agent {
     );
     this.timer = setInterval(() => void discovery.tick(), TICK_MS);
     void discovery.tick();
+  }
+
+  /**
+   * Connections by path; with hole punching on, a relayed connection is an attempt (DCUtR starts
+   * on it) and a direct connection to a peer already reached through a relay is a success.
+   */
+  private countPath(conn: Connection): void {
+    const path = pathOf(conn);
+    this.metrics.connections.labels(path).inc();
+    if (this.cfg.dht === undefined) return;
+    if (path === "relayed") return void this.metrics.holePunch.labels("attempt").inc();
+    const relayed = this.node.getConnections(conn.remotePeer).some((c) => c !== conn && c.status === "open" && pathOf(c) === "relayed");
+    if (!relayed) return;
+    this.metrics.holePunch.labels("success").inc();
+    this.log.info({ peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString() }, "direct connection to a peer reached through a relay (hole punched)");
   }
 
   async stop(): Promise<void> {

@@ -6,16 +6,41 @@ export function createMetrics() {
   collectDefaultMetrics({ register: registry, prefix: "entangle_process_" });
   const m = {
     registry,
-    bytes: new Counter({ name: "entangle_tunnel_bytes_total", help: "Bytes carried through tunnels", labelNames: ["direction"], registers: [registry] }),
+    bytes: new Counter({
+      name: "entangle_tunnel_bytes_total",
+      help: "Bytes carried through tunnels, by direction and by path (direct, or relayed through a circuit relay)",
+      labelNames: ["direction", "path"],
+      registers: [registry],
+    }),
+    connections: new Counter({ name: "entangle_connections_total", help: "libp2p connections opened, by path", labelNames: ["path"], registers: [registry] }),
+    holePunch: new Counter({
+      name: "entangle_hole_punch_total",
+      help: "Hole punching (DCUtR): attempt = a relayed connection to a peer opened, success = a direct one joined it",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
     streams: new Gauge({ name: "entangle_tunnel_active_streams", help: "Tunnel streams currently open", registers: [registry] }),
     tunnels: new Counter({ name: "entangle_tunnel_streams_total", help: "Tunnel streams by outcome", labelNames: ["result"], registers: [registry] }),
     dials: new Counter({ name: "entangle_dials_total", help: "Peer dials by result", labelNames: ["result"], registers: [registry] }),
     authFailures: new Counter({ name: "entangle_auth_failures_total", help: "Membership proofs that failed", registers: [registry] }),
     members: new Gauge({ name: "entangle_authenticated_peers", help: "Peers that proved the network token", registers: [registry] }),
   };
-  const sent = m.bytes.labels("sent");
-  const received = m.bytes.labels("received");
-  return { ...m, counters: { sent: (n: number) => sent.inc(n), received: (n: number) => received.inc(n) } };
+  const countersOf = (path: Path) => {
+    const sent = m.bytes.labels("sent", path);
+    const received = m.bytes.labels("received", path);
+    // shown from the start (0), so a dashboard can tell "no relayed bytes" from "no data"
+    sent.inc(0);
+    received.inc(0);
+    return { sent: (n: number) => sent.inc(n), received: (n: number) => received.inc(n) };
+  };
+  return { ...m, counters: { direct: countersOf("direct"), relayed: countersOf("relayed") } };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** How a connection reaches its peer: straight, or through a circuit relay. */
+export type Path = "direct" | "relayed";
+
+export function pathOf(conn: { remoteAddr: { toString(): string } }): Path {
+  return conn.remoteAddr.toString().includes("/p2p-circuit") ? "relayed" : "direct";
+}

@@ -11,7 +11,7 @@ import { STREAM_LIMIT } from "./node.ts";
 import type { Members } from "./members.ts";
 import type { ConnectionCutter } from "./member-gate.ts";
 import { bigReads, pipeSocketStream } from "./pipe.ts";
-import type { Metrics } from "./metrics.ts";
+import { pathOf, type Metrics, type Path } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import type { Logger } from "./log.ts";
 
@@ -67,7 +67,7 @@ export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: St
       return void (await stream.close());
     }
     await reply(Status.OK);
-    await carry(o, socket, bytes.unwrap(), peer);
+    await carry(o, socket, bytes.unwrap(), peer, pathOf(conn));
   } catch (err) {
     o.log.debug({ peer, err: (err as Error).message }, "tunnel stream failed");
     stream.abort(err as Error);
@@ -100,15 +100,15 @@ async function acceptClient(o: TunnelOptions, socket: Socket, service: string): 
     }
     const member = candidates[0];
     tried.add(member.id);
-    const stream = await openTunnel(o, member.id).catch((err: Error) => {
+    const opened = await openTunnel(o, member.id).catch((err: Error) => {
       o.members.markFailed(member.id);
       o.log.warn({ peer: member.id, err: err.message }, "provider failed, trying another");
       return undefined;
     });
-    if (stream === undefined) continue;
+    if (opened === undefined) continue;
     member.active++;
     try {
-      await carry(o, socket, stream, member.id);
+      await carry(o, socket, opened.stream, member.id, opened.path);
     } finally {
       member.active--;
     }
@@ -119,30 +119,37 @@ async function acceptClient(o: TunnelOptions, socket: Socket, service: string): 
   if (!socket.destroyed) socket.resetAndDestroy();
 }
 
-async function openTunnel(o: TunnelOptions, peer: string): Promise<Stream> {
+/**
+ * The connection a new tunnel goes over: a direct one when there is one (after hole punching, a
+ * peer can be reached both ways for a while), else any open one, else a new dial.
+ */
+export function pickConnection(conns: Connection[]): Connection | undefined {
+  const open = conns.filter((c) => c.status === "open");
+  return open.find((c) => pathOf(c) === "direct") ?? open[0];
+}
+
+async function openTunnel(o: TunnelOptions, peer: string): Promise<{ stream: Stream; path: Path }> {
   const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
-  const stream = await o.node.dialProtocol(peerIdFromString(peer), TUNNEL_PROTOCOL, {
-    signal,
-    maxOutboundStreams: STREAM_LIMIT,
-    runOnLimitedConnection: true,
-  });
+  const id = peerIdFromString(peer);
+  const conn = pickConnection(o.node.getConnections(id)) ?? (await o.node.dial(id, { signal }));
+  const stream = await conn.newStream(TUNNEL_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
   const bytes = byteStream(stream);
   try {
     await bytes.write(Buffer.from(o.tag, "hex"), { signal });
     const status = (await bytes.read({ bytes: 1, signal })).get(0);
     if (status !== Status.OK) throw new Error(STATUS_TEXT[status] ?? `status ${status}`);
-    return bytes.unwrap();
+    return { stream: bytes.unwrap(), path: pathOf(conn) };
   } catch (err) {
     stream.abort(err as Error);
     throw err;
   }
 }
 
-async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string): Promise<void> {
+async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string, path: Path): Promise<void> {
   o.metrics.streams.inc();
   o.metrics.tunnels.labels("opened").inc();
   try {
-    const { reset } = await pipeSocketStream(socket, stream, o.metrics.counters);
+    const { reset } = await pipeSocketStream(socket, stream, o.metrics.counters[path]);
     if (reset) o.log.debug({ peer }, "tunnel connection reset");
   } finally {
     o.metrics.streams.dec();

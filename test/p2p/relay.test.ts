@@ -34,12 +34,20 @@ describe("relay", () => {
       const env = { ENTANGLE_NETWORK_TOKEN: newToken() };
       const service = "svc-" + Math.random().toString(36).slice(2);
       const exp = runEntangle(["agent", "expose", "--service", service, "--target", `127.0.0.1:${httpPort}`, "--peer", addr, ...mode], env);
-      const con = runEntangle(["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--peer", addr, ...mode], env);
+      const con = runEntangle(
+        ["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--peer", addr, "--health-listen", "127.0.0.1:0", ...mode],
+        env,
+      );
       const port = await con.listenPort();
       const auth = await con.waitMsg("member authenticated", 20_000);
       if (mode[0] === "--no-direct") expect(auth.path).toBe("relayed");
       await exp.waitMsg("member authenticated");
       expect((await httpGet(port, "/hi")).body).toBe("relayed /hi");
+      // bytes are counted by path: all through the relay, or all direct when a direct connection exists
+      const metrics = (await httpGet(await con.healthPort(), "/metrics")).body;
+      const [used, unused] = mode[0] === "--no-direct" ? ["relayed", "direct"] : ["direct", "relayed"];
+      expect(metrics).toMatch(new RegExp(`entangle_tunnel_bytes_total\\{direction="sent",path="${used}"\\} [1-9]`));
+      expect(metrics).toMatch(new RegExp(`entangle_tunnel_bytes_total\\{direction="sent",path="${unused}"\\} 0\\n`));
       // the relay never proved membership with anyone and never saw the service name
       expect(relay.lines.some((l) => l.msg === "member authenticated")).toBe(false);
       expect(relay.stderr.join("\n")).not.toContain(service);

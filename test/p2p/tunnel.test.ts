@@ -71,7 +71,7 @@ describe("tunnel", () => {
       expect((await httpGet(con.port, "/x?y=1")).body).toBe("hello /x?y=1");
       expect((await httpGet(await exp.healthPort(), "/readyz")).body).toMatch(/reachable/);
       const metrics = (await httpGet(health, "/metrics")).body;
-      expect(metrics).toMatch(/entangle_tunnel_bytes_total\{direction="sent"\} [1-9]/);
+      expect(metrics).toMatch(/entangle_tunnel_bytes_total\{direction="sent",path="direct"\} [1-9]/);
       expect(metrics).toMatch(/entangle_authenticated_peers 1/);
       expect((await httpGet(health, "/healthz")).status).toBe(200);
       const auth = await con.agent.waitMsg("member authenticated");
