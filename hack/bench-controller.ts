@@ -13,7 +13,11 @@
 //   - the module's API requests (every request it makes, counted by hack/module/count-requests.ts):
 //     per reconcile, writes apart; then a resync (the Secrets touched: every CR reconciled, none
 //     changed), a module restart with N existing CRs, and one spec change
-// Manifests (--manifests M): not measured yet.
+// Manifests (--manifests M, K objects each): a second control plane `<cluster>-managed` served by
+// `entangle agent api-proxy` through a relay without the token (as test/e2e/manifests.test.ts);
+// `kubectl apply` of M CRs of K ConfigMaps, then the time until every CR is Ready for its current
+// generation, the module's CPU per object, the managed cluster's object count, and the module's
+// API requests to its own cluster (the remote side's are not counted: another HTTP client).
 //
 // --profile DIR: CPU profiles and heap snapshots of the module (hack/module/profile.ts) when
 // idle and after the Entanglements converged, in DIR.
@@ -23,6 +27,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { newToken } from "../lib/p2p/token.ts";
 import { KUBECTL, ROOT, kubectl, moduleDown, moduleUp, run } from "../test/helpers/k8s.ts";
+import { killAll, runEntangle } from "../test/helpers/agents.ts";
+import { managedClusterAndRelay } from "../test/helpers/managed.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -145,7 +151,8 @@ async function startModule(): Promise<number> {
     ENTANGLE_PROFILE_DIR: PROFILE ?? "",
     NODE_OPTIONS: nodeOptions.join(" "),
     ENTANGLE_REQUEST_LOG: REQUESTS,
-    ENTANGLE_PEERS: "127.0.0.1:4001",
+    ENTANGLE_PEERS: relayAddr ?? "127.0.0.1:4001",
+    ENTANGLE_P2P_LISTEN: "127.0.0.1:0",
     ENTANGLE_AGENT_IMAGE: "example.test/entangle:bench",
     LOG_LEVEL: "info",
   });
@@ -222,95 +229,189 @@ await deleteNamespace(NS);
 await must(["apply", "-f", join(ROOT, "lib/crds/crds.yaml")]);
 await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.kairos.io", "--timeout=60s"]);
 
+// the managed side of the Manifests part: up before the module, which needs the relay's address
+let managed: string | undefined;
+let relayAddr: string | undefined;
+const NSM = "bench-man";
+const SERVICE = "bench-managed";
+if (M > 0) {
+  ({ managed, relayAddr } = await managedClusterAndRelay(CLUSTER));
+  await kubectl(managed, ["delete", "namespace", NSM, "--ignore-not-found", "--wait=true", "--timeout=300s"]);
+  await kubectl(managed, ["create", "namespace", NSM]);
+  const proxy = runEntangle(["agent", "api-proxy", "--service", SERVICE, "--kubeconfig", managed, "--p2p-listen", "127.0.0.1:0", "--peer", relayAddr], {
+    ENTANGLE_NETWORK_TOKEN: token,
+  });
+  await proxy.waitMsg("agent started");
+}
+
 let baselineMs: number | undefined;
-if (!opts["no-baseline"]) {
+if (!opts["no-baseline"] && N > 0) {
   await must(["apply", "-f", "-"], namespaceYaml(NS));
   baselineMs = await applyTimed(entanglementsYaml(NS, N));
   say(`\n## ${N} Entanglements, kubectl apply without the module: ${(baselineMs / 1000).toFixed(1)} s`);
   await deleteNamespace(NS);
 }
 
-say(`\n## ${N} Entanglements with the module`);
 let pid = await startModule();
-await sleep(3000);
-await quiet(3000, 60_000);
-const idle = usage(pid);
-say(`  module idle: RSS ${mib(idle.rss)}, CPU ${(idle.cpuMs / 1000).toFixed(1)} s since start`);
-await profile(pid, "0-idle");
-await must(["apply", "-f", "-"], namespaceYaml(NS));
-const r0 = requestLines().length;
-const c0 = usage(pid);
-const applyMs = await applyTimed(entanglementsYaml(NS, N));
-const tApplied = performance.now();
-say(`  kubectl apply with the module: ${(applyMs / 1000).toFixed(1)} s${baselineMs ? ` (${(applyMs / baselineMs).toFixed(1)}x without)` : ""}`);
-let maxRss = 0;
-let done = 0;
-const deadline = Date.now() + 900_000;
-while (Date.now() < deadline) {
-  maxRss = Math.max(maxRss, usage(pid).rss);
-  done = await statusWritten(NS);
-  if (done >= N) break;
-  await sleep(1000);
-}
-const converged = (performance.now() - tApplied) / 1000;
-say(`  status written for the current generation: ${done}/${N}, ${converged.toFixed(1)} s after the end of kubectl apply`);
-await quiet();
-const c1 = usage(pid);
-maxRss = Math.max(maxRss, c1.rss);
-const cpu = c1.cpuMs - c0.cpuMs;
-say(
-  `  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / N).toFixed(1)} ms per Entanglement; RSS ${mib(c1.rss)} after (max ${mib(maxRss)}, idle ${mib(idle.rss)})`,
-);
-showRequests(requestsSince(r0), N, "Entanglement");
-await profile(pid, `1-${N}-entanglements`);
-
-// a resync: every Secret touched, so every Entanglement is reconciled and none has changed
-{
-  const r = requestLines().length;
-  const c = usage(pid);
-  for (let s = 0; s < SECRETS; s++) await must(["annotate", "secret", `token-${s}`, "-n", NS, `bench/touched=${Date.now()}`, "--overwrite"]);
-  await sleep(2000);
-  await quiet();
-  const d = usage(pid).cpuMs - c.cpuMs;
-  say(`\n## resync (the ${SECRETS} Secrets touched: all ${N} Entanglements reconciled, nothing changed)`);
-  say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / N).toFixed(1)} ms per Entanglement`);
-  showRequests(requestsSince(r), N, "Entanglement");
-  await profile(pid, "2-resync");
-}
-
-// a restart with N existing CRs: every one arrives as ADDED
-{
-  await moduleDown(CLUSTER);
-  const r = requestLines().length;
-  const t0 = performance.now();
-  pid = await startModule();
-  await sleep(2000);
-  await quiet();
-  const u = usage(pid);
-  say(`\n## module restart with ${N} existing Entanglements`);
-  say(`  quiet ${((performance.now() - t0) / 1000).toFixed(1)} s after start; CPU ${(u.cpuMs / 1000).toFixed(1)} s since start, RSS ${mib(u.rss)}`);
-  showRequests(requestsSince(r), N, "Entanglement");
-  await profile(pid, "3-restart");
-}
-
-// one change
-{
-  const r = requestLines().length;
-  await must(["patch", "entanglement", "e1", "-n", NS, "--type", "merge", "-p", '{"spec":{"port":"9090"}}']);
-  await sleep(1000);
+if (N > 0) {
+  say(`\n## ${N} Entanglements with the module`);
+  await sleep(3000);
   await quiet(3000, 60_000);
-  say(`\n## one spec change`);
-  showRequests(requestsSince(r), 1, "change");
+  const idle = usage(pid);
+  say(`  module idle: RSS ${mib(idle.rss)}, CPU ${(idle.cpuMs / 1000).toFixed(1)} s since start`);
+  await profile(pid, "0-idle");
+  await must(["apply", "-f", "-"], namespaceYaml(NS));
+  const r0 = requestLines().length;
+  const c0 = usage(pid);
+  const applyMs = await applyTimed(entanglementsYaml(NS, N));
+  const tApplied = performance.now();
+  say(`  kubectl apply with the module: ${(applyMs / 1000).toFixed(1)} s${baselineMs ? ` (${(applyMs / baselineMs).toFixed(1)}x without)` : ""}`);
+  let maxRss = 0;
+  let done = 0;
+  const deadline = Date.now() + 900_000;
+  while (Date.now() < deadline) {
+    maxRss = Math.max(maxRss, usage(pid).rss);
+    done = await statusWritten(NS);
+    if (done >= N) break;
+    await sleep(1000);
+  }
+  const converged = (performance.now() - tApplied) / 1000;
+  say(`  status written for the current generation: ${done}/${N}, ${converged.toFixed(1)} s after the end of kubectl apply`);
+  await quiet();
+  const c1 = usage(pid);
+  maxRss = Math.max(maxRss, c1.rss);
+  const cpu = c1.cpuMs - c0.cpuMs;
+  say(
+    `  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / N).toFixed(1)} ms per Entanglement; RSS ${mib(c1.rss)} after (max ${mib(maxRss)}, idle ${mib(idle.rss)})`,
+  );
+  showRequests(requestsSince(r0), N, "Entanglement");
+  await profile(pid, `1-${N}-entanglements`);
+
+  // a resync: every Secret touched, so every Entanglement is reconciled and none has changed
+  {
+    const r = requestLines().length;
+    const c = usage(pid);
+    for (let s = 0; s < SECRETS; s++) await must(["annotate", "secret", `token-${s}`, "-n", NS, `bench/touched=${Date.now()}`, "--overwrite"]);
+    await sleep(2000);
+    await quiet();
+    const d = usage(pid).cpuMs - c.cpuMs;
+    say(`\n## resync (the ${SECRETS} Secrets touched: all ${N} Entanglements reconciled, nothing changed)`);
+    say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / N).toFixed(1)} ms per Entanglement`);
+    showRequests(requestsSince(r), N, "Entanglement");
+    await profile(pid, "2-resync");
+  }
+
+  // a restart with N existing CRs: every one arrives as ADDED
+  {
+    await moduleDown(CLUSTER);
+    const r = requestLines().length;
+    const t0 = performance.now();
+    pid = await startModule();
+    await sleep(2000);
+    await quiet();
+    const u = usage(pid);
+    say(`\n## module restart with ${N} existing Entanglements`);
+    say(`  quiet ${((performance.now() - t0) / 1000).toFixed(1)} s after start; CPU ${(u.cpuMs / 1000).toFixed(1)} s since start, RSS ${mib(u.rss)}`);
+    showRequests(requestsSince(r), N, "Entanglement");
+    await profile(pid, "3-restart");
+  }
+
+  // one change
+  {
+    const r = requestLines().length;
+    await must(["patch", "entanglement", "e1", "-n", NS, "--type", "merge", "-p", '{"spec":{"port":"9090"}}']);
+    await sleep(1000);
+    await quiet(3000, 60_000);
+    say(`\n## one spec change`);
+    showRequests(requestsSince(r), 1, "change");
+  }
 }
 
 // ---- Manifests ------------------------------------------------------------------------------
-// Not measured yet (issue 11): M CRs of K objects each against a second control plane through a
-// tunnel (test/e2e/manifests.test.ts shows the setup).
-if (M > 0) say(`\n## ${M} Manifests of ${K} objects each: not measured by this version of the bench`);
+function manifestsYaml(ns: string, m: number, k: number, value: string): string {
+  const docs: string[] = [];
+  for (let i = 0; i < m; i++) {
+    const entries = Array.from(
+      { length: k },
+      (_, j) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m${i}-c${j}, namespace: ${ns}}\ndata: {value: "${value}"}\n`,
+    );
+    docs.push(
+      JSON.stringify({
+        apiVersion: "entangle-proxy.kairos.io/v1alpha1",
+        kind: "Manifests",
+        metadata: { name: `m${i}`, namespace: ns },
+        spec: { serviceUUID: SERVICE, secretRef: "token-0", manifests: entries },
+      }),
+    );
+  }
+  return docs.join("\n---\n") + "\n";
+}
+/** How many Manifests are Ready for their current generation. */
+async function manifestsReady(ns: string): Promise<number> {
+  const out = await must([
+    "get",
+    "manifests.entangle-proxy.kairos.io",
+    "-n",
+    ns,
+    "-o",
+    'jsonpath={range .items[*]}{.metadata.generation}/{.status.observedGeneration}/{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+  ]);
+  return out.split("\n").filter((l) => {
+    const [g, o, ready] = l.split("/");
+    return g && g === o && ready === "True";
+  }).length;
+}
+async function manifestsConverge(what: string, value: string): Promise<void> {
+  const r = requestLines().length;
+  const c = usage(pid);
+  const ms = await applyTimed(manifestsYaml(NSM, M, K, value));
+  const t0 = performance.now();
+  say(`  kubectl apply (${what}): ${(ms / 1000).toFixed(1)} s`);
+  let ready = 0;
+  let rss = 0;
+  const until = Date.now() + 900_000;
+  while (Date.now() < until) {
+    rss = Math.max(rss, usage(pid).rss);
+    ready = await manifestsReady(NSM);
+    if (ready >= M) break;
+    await sleep(1000);
+  }
+  say(`  Ready for the current generation: ${ready}/${M}, ${((performance.now() - t0) / 1000).toFixed(1)} s after the end of kubectl apply`);
+  await quiet();
+  const u = usage(pid);
+  const cpu = u.cpuMs - c.cpuMs;
+  const cms = (await kubectl(managed!, ["get", "configmaps", "-n", NSM, "-o", `jsonpath={range .items[?(@.data.value=="${value}")]}x{end}`])).stdout.length;
+  say(`  managed cluster: ${cms}/${M * K} ConfigMaps with value ${value}`);
+  say(`  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / (M * K)).toFixed(1)} ms per object; RSS ${mib(u.rss)} (max ${mib(Math.max(rss, u.rss))})`);
+  showRequests(requestsSince(r), M, "Manifests");
+}
+if (M > 0) {
+  say(`\n## ${M} Manifests of ${K} ConfigMaps each, applied to cluster ${CLUSTER}-managed through a tunnel`);
+  await must(["apply", "-f", "-"], namespaceYaml(NSM));
+  await profile(pid, "4-before-manifests");
+  await manifestsConverge("create", "1");
+  await profile(pid, `5-${M}-manifests-created`);
+  await manifestsConverge("every object changed", "2");
+  await profile(pid, `6-${M}-manifests-changed`);
+  // drift resync: every ENTANGLE_RESYNC_SECONDS (30 s) each CR is re-applied to the remote
+  const r = requestLines().length;
+  const c = usage(pid);
+  await sleep(65_000);
+  const d = usage(pid).cpuMs - c.cpuMs;
+  say(`\n## 65 s of drift resyncs (every 30 s) with ${M} unchanged Manifests`);
+  say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / M).toFixed(1)} ms per Manifests; RSS ${mib(usage(pid).rss)}`);
+  showRequests(requestsSince(r), M, "Manifests");
+  await profile(pid, "7-manifests-resync");
+}
 
 say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
 if (!opts.keep) {
+  // the module deletes what the Manifests applied, and lifts their finalizers
+  if (M > 0) await k(["delete", "manifests.entangle-proxy.kairos.io", "--all", "-n", NSM, "--timeout=300s"]);
   await moduleDown(CLUSTER);
   await deleteNamespace(NS);
+  await deleteNamespace(NSM);
+  if (M > 0) await run("bash", ["hack/cluster.sh", "down", `${CLUSTER}-managed`]);
 }
+await killAll();
 process.exit(0);

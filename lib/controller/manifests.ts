@@ -31,7 +31,7 @@ let pool: TunnelPool<KubernetesObjectApi> | undefined;
 /** A client of the remote cluster's API through the tunnel to `service`; it goes with the tunnel once idle. */
 function remoteClient(token: string, service: string): Promise<KubernetesObjectApi> {
   const cfg = moduleConfig();
-  pool ??= new TunnelPool(agentTunnels(cfg.peers, cfg.p2pListen), (port, name) => kubeClient(port, name));
+  pool ??= new TunnelPool(agentTunnels(cfg.peers, cfg.p2pListen), (port) => kubeClient(port));
   return pool.get(token, service);
 }
 

@@ -4,8 +4,8 @@
 // cluster: holding the network token is the credential, as with the seed's `kubectl proxy`.
 // Client-supplied Authorization and Impersonate-* headers are dropped; optional impersonation
 // narrows what the network may do.
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { request as httpsRequest, type RequestOptions } from "node:https";
+import { Agent as HttpAgent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 
 export interface ApiProxyOptions {
@@ -36,6 +36,11 @@ export async function startApiProxy(opts: ApiProxyOptions): Promise<ApiProxy> {
   const upstream = new URL(kc.getCurrentCluster()!.server);
   const base: RequestOptions = {};
   await kc.applyToHTTPSOptions(base);
+  // one keep-alive agent (TLS settings from the kubeconfig's): the kubeconfig builds a new agent
+  // per call, so each request was a new connection and TLS handshake to the API server
+  const tls = (base.agent as { options?: object } | undefined)?.options ?? {};
+  base.agent =
+    upstream.protocol === "https:" ? new HttpsAgent({ ...tls, keepAlive: true, maxSockets: 64 }) : new HttpAgent({ keepAlive: true, maxSockets: 64 });
 
   const forward = async (req: IncomingMessage, res: ServerResponse) => {
     const headers: Record<string, string | string[]> = {};
@@ -49,6 +54,7 @@ export async function startApiProxy(opts: ApiProxyOptions): Promise<ApiProxy> {
     const auth: RequestOptions = { headers: {} };
     await kc.applyToHTTPSOptions(auth);
     Object.assign(headers, auth.headers ?? {});
+    delete auth.agent; // base's keep-alive agent carries the request
     const send = upstream.protocol === "https:" ? httpsRequest : httpRequest;
     const up = send(
       {
@@ -88,7 +94,8 @@ export async function startApiProxy(opts: ApiProxyOptions): Promise<ApiProxy> {
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  return { server, port, close: () => new Promise<void>((r) => server.close(() => r())) };
+  const agent = base.agent as HttpAgent;
+  return { server, port, close: () => new Promise<void>((r) => (agent.destroy(), server.close(() => r()))) };
 }
 
 function joinPath(prefix: string, path: string): string {

@@ -2,14 +2,15 @@
 // server" is a local tunnel port, every request aborted after REQUEST_TIMEOUT_MS, and the
 // writes it makes (server-side apply with the create/update fallback, create-only, delete of
 // exactly the object read).
+import { Agent as HttpAgent } from "node:http";
 import {
-  KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
   ServerConfiguration,
   createConfiguration,
   type KubernetesObject,
   type Middleware,
+  type SecurityAuthentication,
 } from "@kubernetes/client-node";
 import type { AppliedObject } from "../crds/index.ts";
 import type { RemoteObject } from "./manifests.ts";
@@ -19,27 +20,26 @@ import { notFound } from "../k8s/api.ts";
 
 export const FIELD_MANAGER = "entangle-proxy";
 export const REQUEST_TIMEOUT_MS = 15_000;
+const IDLE_SOCKET_MS = 60_000;
 
 /**
  * A client of the API server at http://127.0.0.1:`port`. Each request carries its own abort
  * signal: one the remote never answers is cut after `timeoutMs` (its socket closed), not left
  * pending behind a timer that only stopped waiting for it.
  */
-export function kubeClient(port: number, service: string, timeoutMs = REQUEST_TIMEOUT_MS): KubernetesObjectApi {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: service, server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: "entangle" }],
-    contexts: [{ name: service, cluster: service, user: "entangle", namespace: "default" }],
-    currentContext: service,
-  });
+export function kubeClient(port: number, timeoutMs = REQUEST_TIMEOUT_MS): KubernetesObjectApi {
+  // One keep-alive agent per client: the client's default builds an http.Agent per request, so
+  // every request was a new TCP connection, tunnel stream and upstream connection (a TLS handshake
+  // at the api-proxy). Idle sockets close after IDLE_SOCKET_MS, and with the tunnel's listener.
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 16, timeout: IDLE_SOCKET_MS });
+  const viaTunnel: SecurityAuthentication = { getName: () => "entangle tunnel", applySecurityAuthentication: (ctx) => ctx.setAgent(agent) };
   const abortAfter: Middleware = {
     pre: async (ctx) => (ctx.setSignal(AbortSignal.timeout(timeoutMs)), ctx),
     post: async (rsp) => rsp,
   };
   const config = createConfiguration({
     baseServer: new ServerConfiguration(`http://127.0.0.1:${port}`, {}),
-    authMethods: { default: kc },
+    authMethods: { default: viaTunnel },
     promiseMiddleware: [abortAfter],
   });
   const client = new KubernetesObjectApi(config);

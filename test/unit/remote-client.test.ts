@@ -46,7 +46,7 @@ describe("remote API client", () => {
       req.socket.on("close", () => closed++); // never answered
     });
     const started = Date.now();
-    const err = await failure(readRemote(kubeClient(port, "svc", 300), cm));
+    const err = await failure(readRemote(kubeClient(port, 300), cm));
     expect(err.message).toBe("read ConfigMap x: remote API did not answer within 0.3 s");
     expect(err.code).toBe("ETIMEDOUT");
     expect(unreachable(err)).toBe(true);
@@ -57,9 +57,9 @@ describe("remote API client", () => {
   it("a refused connection and a reset are unreachable", async () => {
     const gone = await api(() => {});
     await new Promise((r) => servers.pop()!.close(r));
-    expect(unreachable(await failure(readRemote(kubeClient(gone, "svc"), cm)))).toBe(true);
+    expect(unreachable(await failure(readRemote(kubeClient(gone), cm)))).toBe(true);
     const reset = await api((req) => req.socket.destroy());
-    expect(unreachable(await failure(readRemote(kubeClient(reset, "svc"), cm)))).toBe(true);
+    expect(unreachable(await failure(readRemote(kubeClient(reset), cm)))).toBe(true);
   });
 
   it("an HTTP refusal is not unreachable and keeps the remote's message; a missing object reads as undefined", async () => {
@@ -68,15 +68,15 @@ describe("remote API client", () => {
       if (req.url?.endsWith("/configmaps/gone")) return json(res, 404, JSON.stringify({ kind: "Status", code: 404, reason: "NotFound", message: "gone" }));
       json(res, 403, JSON.stringify({ kind: "Status", code: 403, message: "configmaps is forbidden" }));
     });
-    const err = await failure(readRemote(kubeClient(port, "svc"), cm));
+    const err = await failure(readRemote(kubeClient(port), cm));
     expect(unreachable(err)).toBe(false);
     expect(remoteMessage(err)).toBe("configmaps is forbidden");
-    expect(await readRemote(kubeClient(port, "svc"), { ...cm, metadata: { ...cm.metadata, name: "gone" } })).toBeUndefined();
+    expect(await readRemote(kubeClient(port), { ...cm, metadata: { ...cm.metadata, name: "gone" } })).toBeUndefined();
   });
 
   it("an answer that does not parse is that object's failure, not a lost remote", async () => {
     const port = await api((req, res) => json(res, 200, req.url === "/api/v1" ? v1 : "{not json"));
-    const err = await failure(readRemote(kubeClient(port, "svc"), cm));
+    const err = await failure(readRemote(kubeClient(port), cm));
     expect(err.message).not.toMatch(/resource metadata/); // the kind was found: the read's own answer failed
     expect(unreachable(err)).toBe(false);
   });
