@@ -11,6 +11,7 @@ export default defineConfig({
     testTimeout: 60_000,
     fileParallelism: false,
     // time bounds in tests (a parse refused "quickly") scale: instrumented code, a shared machine
-    env: { ENTANGLE_TEST_TIME_SCALE: "20" },
+    // and, as in vitest.config.ts, never the public libp2p bootstrap list (the network rule)
+    env: { ENTANGLE_TEST_TIME_SCALE: "20", ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1", ENTANGLE_BOOTSTRAP: "none" },
   },
 });
