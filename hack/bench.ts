@@ -5,7 +5,8 @@
 // Paths: direct TCP; two plain Node processes relaying TCP and TLS sockets (hack/bench-pipe.ts,
 // one connection per client connection: the JavaScript floor); `ssh -L` (default cipher,
 // aes128-gcm); the Entangle tunnel; and, with BENCH_COMPARE_TREE=DIR (a copy of another
-// version, node_modules included), that version's tunnel too, for before/after in one run.
+// version, node_modules included), that version's tunnel too, for before/after in one run
+// (BENCH_TREE=DIR runs "entangle tunnel" from such a copy instead of this tree).
 // BENCH_PATHS=a,b keeps only paths whose name contains one of those words; BENCH_AGENT_ARGS
 // adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -134,11 +135,22 @@ async function echo(port: number): Promise<number[]> {
   return times;
 }
 
+/** utime + stime of processes, in seconds (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuSeconds(procs: ChildProcess[] = []): number {
+  let ticks = 0;
+  for (const c of procs) {
+    const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
 /**
  * Requests per second: `conns` connections, each sending a 64-byte request and waiting for its
  * 64-byte reply before the next; stops after RR_COUNT replies in all or RR_MAX_MS.
  */
-async function requestRate(port: number, conns: number): Promise<number> {
+async function requestRate(port: number, conns: number): Promise<{ rate: number; done: number }> {
   const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
   const msg = Buffer.alloc(64, 2);
   let done = 0;
@@ -165,7 +177,7 @@ async function requestRate(port: number, conns: number): Promise<number> {
   );
   const rate = done / ((performance.now() - t0) / 1000);
   for (const s of socks) s.destroy();
-  return rate;
+  return { rate, done };
 }
 
 async function firstByte(port: number): Promise<number[]> {
@@ -197,7 +209,7 @@ interface Path {
   procs?: ChildProcess[];
 }
 
-function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
+function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -353,8 +365,14 @@ async function measure(p: Path) {
   }
   const rtt = await echo(p.data);
   const fb = await firstByte(p.greet);
-  const rr1 = await requestRate(p.data, 1);
-  const rrN = await requestRate(p.data, RR_CONNS);
+  // CPU time of the relaying processes per request: robust against other load on the host
+  let cpu = cpuSeconds(p.procs);
+  const one = await requestRate(p.data, 1);
+  const cpu1 = cpuSeconds(p.procs) - cpu;
+  cpu = cpuSeconds(p.procs);
+  const many = await requestRate(p.data, RR_CONNS);
+  const cpuN = cpuSeconds(p.procs) - cpu;
+  const [rr1, rrN, us1, usN] = [one.rate, many.rate, (cpu1 * 1e6) / one.done, (cpuN * 1e6) / many.done];
   const peak = (p.procs ?? []).map((c) => rssMiB(c.pid!, "VmHWM"));
   const r = {
     name: p.name,
@@ -366,6 +384,8 @@ async function measure(p: Path) {
     fb99: pct(fb, 99),
     rr1,
     rrN,
+    us1,
+    usN,
     idle,
     peak,
   };
@@ -392,9 +412,13 @@ async function main() {
     paths.push(["ssh -L (default cipher)", () => sshPath("ssh -L (default cipher)", [], dataPort, greetPort)]);
     paths.push(["ssh -L aes128-gcm", () => sshPath("ssh -L aes128-gcm", ["-c", "aes128-gcm@openssh.com"], dataPort, greetPort)]);
   }
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const compare = process.env.BENCH_COMPARE_TREE;
-  if (compare) paths.push(["entangle tunnel (before)", () => tunnelPath("entangle tunnel (before)", compare, dataPort, greetPort)]);
+  const root = process.env.BENCH_TREE ?? fileURLToPath(new URL("..", import.meta.url));
+  // BENCH_COMPARE_TREE=DIR or LABEL=DIR,LABEL=DIR,...: other versions' tunnels, measured first
+  for (const entry of (process.env.BENCH_COMPARE_TREE ?? "").split(",").filter(Boolean)) {
+    const [label, dir] = entry.includes("=") ? entry.split("=", 2) : ["before", entry];
+    const name = `entangle tunnel (${label})`;
+    paths.push([name, () => tunnelPath(name, dir, dataPort, greetPort)]);
+  }
   paths.push(["entangle tunnel", () => tunnelPath("entangle tunnel", root, dataPort, greetPort)]);
   const only = (process.env.BENCH_PATHS ?? "").split(",").filter(Boolean);
   const results = [];
@@ -418,12 +442,12 @@ async function main() {
     );
   console.log("");
   console.log(
-    `| path | req/s, 1 conn | req/s, ${RR_CONNS} conns | vs ssh default (1 / ${RR_CONNS}) | vs ssh aes128-gcm (1 / ${RR_CONNS}) | RSS idle MiB (connect + expose side) | RSS peak MiB |`,
+    `| path | req/s, 1 conn | req/s, ${RR_CONNS} conns | vs ssh default (1 / ${RR_CONNS}) | vs ssh aes128-gcm (1 / ${RR_CONNS}) | relays' CPU µs per request (1 / ${RR_CONNS}) | RSS idle MiB (connect + expose side) | RSS peak MiB |`,
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results)
     console.log(
-      `| ${r.name} | ${fmt(r.rr1)} | ${fmt(r.rrN)} | ${ratio(r.rr1, ssh?.rr1)} / ${ratio(r.rrN, ssh?.rrN)} | ${ratio(r.rr1, gcm?.rr1)} / ${ratio(r.rrN, gcm?.rrN)} | ${mem(r.idle)} | ${mem(r.peak)} |`,
+      `| ${r.name} | ${fmt(r.rr1)} | ${fmt(r.rrN)} | ${ratio(r.rr1, ssh?.rr1)} / ${ratio(r.rrN, ssh?.rrN)} | ${ratio(r.rr1, gcm?.rr1)} / ${ratio(r.rrN, gcm?.rrN)} | ${r.idle.length > 0 ? `${fmt(r.us1)} / ${fmt(r.usN)}` : "-"} | ${mem(r.idle)} | ${mem(r.peak)} |`,
     );
   const direct = results.find((r) => r.name === "direct TCP");
   const tun = results.find((r) => r.name === "entangle tunnel");
