@@ -38,6 +38,16 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: "natlab",
+          include: ["test/natlab/**/*.test.ts"],
+          // The NAT lab (hack/natlab.sh up/down): sites behind NAT routers, bootstrap nodes, a relay.
+          globalSetup: ["test/natlab/lab.global.ts"],
+          testTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: "helm",
           include: ["test/helm/**/*.test.ts"],
           // No globalSetup: the file starts its own cluster with a real node (hack/cluster.sh).
