@@ -94,6 +94,9 @@ module_yaml() {
   local assignments=()
   [[ -n ${ENTANGLE_PEERS:-} ]] && assignments+=("ENTANGLE_PEERS=$ENTANGLE_PEERS")
   [[ -n ${ENTANGLE_AGENT_IMAGE:-} ]] && assignments+=("ENTANGLE_AGENT_IMAGE=$ENTANGLE_AGENT_IMAGE")
+  # the DHT bootstrap list and the public-list guard reach every agent the module renders (issue 9)
+  [[ -n ${ENTANGLE_BOOTSTRAP:-} ]] && assignments+=("ENTANGLE_BOOTSTRAP=$ENTANGLE_BOOTSTRAP")
+  [[ -n ${ENTANGLE_FORBID_PUBLIC_BOOTSTRAP:-} ]] && assignments+=("ENTANGLE_FORBID_PUBLIC_BOOTSTRAP=$ENTANGLE_FORBID_PUBLIC_BOOTSTRAP")
   "$NODE" hack/deploy/env.ts "${assignments[@]}" <"$MODULE_YAML"
 }
 

@@ -2,6 +2,7 @@
 import { Log } from "pepr";
 import { toMultiaddr, toPeerMultiaddr } from "./p2p/addr.ts";
 import { LOG_LEVELS, normalizeLogLevel } from "./render/agent.ts";
+import { chooseBootstrap, FORBID_ENV } from "./p2p/bootstrap.ts";
 
 export interface ModuleConfig {
   /** agent image for rendered Deployments and sidecars */
@@ -13,6 +14,10 @@ export interface ModuleConfig {
   p2pListen: string[];
   /** ENTANGLE_AGENT_LOG_LEVEL: every agent's ENTANGLE_LOG_LEVEL (a sidecar's log_level wins) */
   logLevel?: string;
+  /** ENTANGLE_BOOTSTRAP: every agent's --bootstrap (multiaddrs with /p2p/ID, or "none"); unset: the agents' default */
+  bootstrap?: string[];
+  /** ENTANGLE_FORBID_PUBLIC_BOOTSTRAP set: every agent gets it too (tests, demos: never the public DHT peers) */
+  forbidPublicBootstrap?: boolean;
 }
 
 export const DEFAULT_AGENT_IMAGE = "ghcr.io/entangle-ts/entangle:0.1.0";
@@ -53,6 +58,8 @@ export function parseModuleConfig(env: NodeJS.ProcessEnv): { config: ModuleConfi
   const logLevel = normalizeLogLevel(rawLevel);
   const levelProblems = rawLevel && !logLevel ? [`ENTANGLE_AGENT_LOG_LEVEL ${JSON.stringify(rawLevel)} is not one of ${LOG_LEVELS.join(", ")}: ignored`] : [];
   const listen = validEntries(splitList(env.ENTANGLE_P2P_LISTEN || DEFAULT_P2P_LISTEN), (a) => toMultiaddr(a, "ENTANGLE_P2P_LISTEN"));
+  const bootstrap = validEntries(splitList(env.ENTANGLE_BOOTSTRAP), (b) => chooseBootstrap([], { ENTANGLE_BOOTSTRAP: b }));
+  const forbid = env[FORBID_ENV]?.trim();
   return {
     config: {
       image: env.ENTANGLE_AGENT_IMAGE?.trim() || DEFAULT_AGENT_IMAGE,
@@ -60,8 +67,10 @@ export function parseModuleConfig(env: NodeJS.ProcessEnv): { config: ModuleConfi
       peers: peers.ok,
       p2pListen: listen.ok.length > 0 ? listen.ok : [DEFAULT_P2P_LISTEN],
       logLevel,
+      ...(bootstrap.ok.length > 0 ? { bootstrap: bootstrap.ok } : {}),
+      ...(forbid && forbid !== "0" ? { forbidPublicBootstrap: true } : {}),
     },
-    problems: [...peers.problems, ...listen.problems, ...levelProblems],
+    problems: [...peers.problems, ...listen.problems, ...levelProblems, ...bootstrap.problems],
   };
 }
 

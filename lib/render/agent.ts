@@ -26,6 +26,10 @@ export interface AgentOptions {
   imagePullPolicy?: string;
   /** ENTANGLE_LOG_LEVEL of the agent (a LOG_LEVELS entry); unset: the agent's default, info */
   logLevel?: string;
+  /** the module's ENTANGLE_BOOTSTRAP: every agent's --bootstrap */
+  bootstrap?: string[];
+  /** the module forbids the public bootstrap list: so do its agents */
+  forbidPublicBootstrap?: boolean;
 }
 
 export interface AgentSpec {
@@ -67,6 +71,7 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
     healthListen(spec.healthPort),
   ];
   for (const peer of opts.peers) args.push("--peer", peer);
+  for (const b of opts.bootstrap ?? []) args.push("--bootstrap", b);
   const probe = (path: string) => ({ httpGet: { path, port: spec.healthPort }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 });
   return {
     name: AGENT_CONTAINER,
@@ -82,6 +87,7 @@ export function agentContainer(spec: AgentSpec, opts: AgentOptions): Container {
       // the module's (or the pod's) level, unless spec.env sets its own
       ...(opts.logLevel && !spec.env?.some((e) => e.name === LOG_LEVEL_ENV) ? [{ name: LOG_LEVEL_ENV, value: opts.logLevel }] : []),
       ...(spec.env ?? []),
+      ...(opts.forbidPublicBootstrap ? [{ name: "ENTANGLE_FORBID_PUBLIC_BOOTSTRAP", value: "1" }] : []),
       { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
     ],
     ports: [{ name: HEALTH_PORT_NAME, containerPort: spec.healthPort, protocol: "TCP" }],

@@ -53,6 +53,9 @@ describe("Entanglement controller", () => {
       "[$(ENTANGLE_POD_IP)]:8089",
       "--peer",
       "127.0.0.1:4001",
+      // the module's ENTANGLE_BOOTSTRAP (vitest's test.env): no test agent ever joins the public DHT
+      "--bootstrap",
+      "none",
     ]);
     expect(pod.containers[0].env[0].valueFrom.secretKeyRef).toEqual({ name: "mysecret", key: "network_token" });
     expect(JSON.stringify(dep)).not.toContain(token);

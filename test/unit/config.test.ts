@@ -28,6 +28,19 @@ describe("config and ports", () => {
     expect(problems[2]).toMatch(/ENTANGLE_PEERS.*HOST:PORT.*no-port/);
   });
 
+  it("passes ENTANGLE_BOOTSTRAP (checked) and the public-list guard on to every agent (issue 9)", () => {
+    const id = "12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+    const { config, problems } = parseModuleConfig({
+      ENTANGLE_BOOTSTRAP: `/ip4/100.128.0.2/tcp/4001/p2p/${id},100.128.0.3:4001`,
+      ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1",
+    });
+    expect(config).toMatchObject({ bootstrap: [`/ip4/100.128.0.2/tcp/4001/p2p/${id}`], forbidPublicBootstrap: true });
+    expect(problems).toEqual([expect.stringMatching(/^ENTANGLE_BOOTSTRAP: "100\.128\.0\.3:4001" names no peer id.*ignored/)]);
+    expect(parseModuleConfig({ ENTANGLE_BOOTSTRAP: "none" }).config.bootstrap).toEqual(["none"]);
+    expect(parseModuleConfig({ ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "0" }).config).not.toHaveProperty("forbidPublicBootstrap");
+    expect(parseModuleConfig({}).config).not.toHaveProperty("bootstrap");
+  });
+
   it("drops bad ENTANGLE_P2P_LISTEN entries and falls back to the default when none is left", () => {
     expect(parseModuleConfig({ ENTANGLE_P2P_LISTEN: "127.0.0.1:0,nonsense" }).config.p2pListen).toEqual(["127.0.0.1:0"]);
     const { config, problems } = parseModuleConfig({ ENTANGLE_P2P_LISTEN: "nonsense" });

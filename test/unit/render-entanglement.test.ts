@@ -124,6 +124,15 @@ describe("renderEntanglement: options and edge cases", () => {
     expect(s!.spec.ports[0].targetPort).toBe(9000);
   });
 
+  it("the module's bootstrap list and public-list guard reach the agent (issue 9)", () => {
+    const { c } = render(cr("outbound-entanglement"), { ...opts, bootstrap: ["none"], forbidPublicBootstrap: true });
+    expect(c.args.slice(-2)).toEqual(["--bootstrap", "none"]);
+    expect(c.env).toContainEqual({ name: "ENTANGLE_FORBID_PUBLIC_BOOTSTRAP", value: "1" });
+    const plain = render(cr("outbound-entanglement")).c;
+    expect(plain.args).not.toContain("--bootstrap");
+    expect(plain.env.map((e: Any) => e.name)).not.toContain("ENTANGLE_FORBID_PUBLIC_BOOTSTRAP");
+  });
+
   it("no peers, no --peer; no uid, no ownerReferences", () => {
     const e = cr("outbound-entanglement");
     delete e.metadata!.uid;
