@@ -148,6 +148,7 @@ export class Agent {
           mode: role.mode === "expose" ? "provide" : "find",
           log: this.log,
           satisfied: () => gate.members.providers(this.tag!).length > 0,
+          onFirstFound: (seconds) => this.metrics.discoverySeconds.set(seconds),
           onProvider: (peer) => {
             if (this.node.getConnections(peer.id).length > 0) return;
             void this.node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs }).then(() => discovery.dial(peer.id, "dht"));

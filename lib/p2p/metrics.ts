@@ -12,6 +12,11 @@ export function createMetrics() {
       labelNames: ["direction", "path"],
       registers: [registry],
     }),
+    discoverySeconds: new Gauge({
+      name: "entangle_provider_discovery_seconds",
+      help: "Seconds from the agent's start until the DHT gave it a provider of its service (connect side)",
+      registers: [registry],
+    }),
     connections: new Counter({ name: "entangle_connections_total", help: "libp2p connections opened, by path", labelNames: ["path"], registers: [registry] }),
     holePunch: new Counter({
       name: "entangle_hole_punch_total",
