@@ -42,7 +42,8 @@ export default defineConfig({
           include: ["test/natlab/**/*.test.ts"],
           // The NAT lab (hack/natlab.sh up/down): sites behind NAT routers, bootstrap nodes, a relay.
           globalSetup: ["test/natlab/lab.global.ts"],
-          testTimeout: 120_000,
+          // agents start in seconds on an idle machine, in tens of seconds on a loaded one
+          testTimeout: 180_000,
         },
       },
       {

@@ -5,6 +5,7 @@ import { createConnection, type Server } from "node:net";
 import type { Libp2p } from "libp2p";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Connection } from "@libp2p/interface";
+import { isPrivate } from "@libp2p/utils";
 import { createNode, STREAM_LIMIT } from "./node.ts";
 import { deriveKeys, serviceTag, type DerivedKeys, type NetworkToken } from "./token.ts";
 import { AUTH_PROTOCOL } from "./membership.ts";
@@ -79,6 +80,7 @@ export class Agent {
       relayServer: role.mode === "relay" && this.cfg.hop !== false,
       mdnsTag: this.cfg.mdns ? mdnsServiceTag(this.keys?.fingerprint) : undefined,
       dht: this.cfg.dht,
+      dhtPrivate: privateNetwork([...(this.cfg.bootstrap ?? []), ...this.cfg.p2pListen]),
       // reachability and hole punching come with the DHT: both need the public network it finds
       holePunching: this.cfg.dht !== undefined,
       announceListen: role.mode === "relay",
@@ -219,4 +221,10 @@ export class Agent {
     });
     return { ok, reason: ok ? `target ${formatHostPort(role.target)} reachable` : `target ${formatHostPort(role.target)} unreachable` };
   }
+}
+
+/** Every address private (loopback, RFC 1918, ...): a DHT of our own on a private network. */
+function privateNetwork(addrs: Multiaddr[]): boolean {
+  const ip = addrs.filter((a) => a.getComponents().some((c) => c.name === "ip4" || c.name === "ip6"));
+  return ip.length > 0 && ip.every((a) => isPrivate(a));
 }

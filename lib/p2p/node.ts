@@ -10,7 +10,7 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
-import { kadDHT, removePrivateAddressesMapper } from "@libp2p/kad-dht";
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from "@libp2p/kad-dht";
 import { ping } from "@libp2p/ping";
 import { autoNAT } from "@libp2p/autonat";
 import { dcutr } from "@libp2p/dcutr";
@@ -50,6 +50,11 @@ export interface NodeOptions {
    * servers. Off when undefined. Private addresses are never taken from the DHT.
    */
   dht?: "client" | "server";
+  /**
+   * A private DHT (every bootstrap and listen address private, e.g. bootstrap nodes inside a
+   * cluster network): private addresses are what peers are reached by, so they are kept.
+   */
+  dhtPrivate?: boolean;
   /** AutoNAT (reachability) and DCUtR (hole punching from a relayed connection to a direct one). */
   holePunching?: boolean;
   /**
@@ -91,9 +96,10 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
         ? {
             ping: ping(),
             // typed against its own components (ping required), which the conditional spread makes optional
-            dht: kadDHT({ clientMode: opts.dht === "client", peerInfoMapper: removePrivateAddressesMapper }) as unknown as (
-              components: Parameters<ReturnType<typeof identify>>[0],
-            ) => unknown,
+            dht: kadDHT({
+              clientMode: opts.dht === "client",
+              peerInfoMapper: opts.dhtPrivate === true ? passthroughMapper : removePrivateAddressesMapper,
+            }) as unknown as (components: Parameters<ReturnType<typeof identify>>[0]) => unknown,
           }
         : {}),
       ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: dcutr() } : {}),

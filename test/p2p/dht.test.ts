@@ -1,0 +1,39 @@
+// DHT discovery on a private network (issue 9): a bootstrap node on loopback and two agents that
+// know nothing but the token and that node. The connect agent finds the provider on the DHT
+// (under a token-derived key) and tunnels to it; no --peer, no relay, no rendezvous anywhere.
+import { createServer as createHttpServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { newToken } from "../../lib/p2p/token.ts";
+import { eventually, httpGet, killAll, runEntangle } from "../helpers/agents.ts";
+
+let http: Server;
+let httpPort: number;
+
+beforeAll(async () => {
+  http = createHttpServer((req, res) => res.end(`found ${req.url}`));
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
+  httpPort = (http.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await killAll();
+  http.close();
+});
+
+describe("DHT discovery on loopback", () => {
+  it("with only the token and a bootstrap node, a connect agent finds the provider and tunnels to it", async () => {
+    const boot = runEntangle(["agent", "bootstrap", "--p2p-listen", "127.0.0.1:0", "--bootstrap", "none"]);
+    const bootstrap = await boot.p2pAddr();
+    const env = { ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_BOOTSTRAP: bootstrap };
+    const service = "dht-" + Math.random().toString(36).slice(2);
+    const exp = runEntangle(["agent", "expose", "--service", service, "--target", `127.0.0.1:${httpPort}`, "--p2p-listen", "127.0.0.1:0"], env);
+    const con = runEntangle(["agent", "connect", "--service", service, "--listen", "127.0.0.1:0", "--p2p-listen", "127.0.0.1:0"], env);
+    const port = await con.listenPort();
+    const found = await con.waitMsg("first provider found on the DHT", 60_000);
+    expect(found.peer).toBe((await exp.waitMsg("agent started")).peerId);
+    expect(await con.waitMsg("agent started")).toMatchObject({ dht: "client", bootstrap: "ENTANGLE_BOOTSTRAP" });
+    await eventually(async () => expect((await httpGet(port, "/d")).body).toBe("found /d"), 30_000, 500);
+    // the bootstrap node holds no token and never heard the service name
+    expect(boot.stderr.join("\n")).not.toContain(service);
+    expect(boot.lines.some((l) => l.msg === "member authenticated")).toBe(false);
+  }, 120_000);
+});
