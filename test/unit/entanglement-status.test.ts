@@ -71,6 +71,10 @@ describe("nextEntanglementStatus and readyEvent", () => {
   it("an Event when Ready's status or reason changes: Warning unless Ready or waiting for the agent", () => {
     const was = (status: "True" | "False", reason: string): EntanglementStatus => ({ conditions: [{ type: "Ready", status, reason, message: "m" }] });
     expect(readyEvent(undefined, ok)).toBe("Normal");
+    expect(readyEvent({}, ok)).toBe("Normal");
+    // the Ready condition, not the first one
+    const other = { type: "Other", status: "False" as const, reason: "X", message: "m" };
+    expect(readyEvent({ conditions: [other, { ...other, type: "Ready", status: "True", reason: "AgentAvailable" }] }, ok)).toBeUndefined();
     expect(readyEvent(was("True", "AgentAvailable"), { ...ok, message: "other" })).toBeUndefined();
     expect(readyEvent(was("False", "AgentAvailable"), ok)).toBe("Normal");
     expect(readyEvent(was("True", "Other"), ok)).toBe("Normal");
