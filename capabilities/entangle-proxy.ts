@@ -1,7 +1,7 @@
 // Manifests controller (the original's entangle-proxy): Pepr bindings only, logic in lib/.
 import { Capability } from "pepr";
 import { Manifests } from "../lib/crds/index.ts";
-import { finalizeManifests, reconcileManifests } from "../lib/controller/manifests.ts";
+import { finalizeManifests, onManifestsEvent } from "../lib/controller/manifests.ts";
 
 export const EntangleProxy = new Capability({
   name: "entangle-proxy",
@@ -12,5 +12,5 @@ const { When } = EntangleProxy;
 
 When(Manifests)
   .IsCreatedOrUpdated()
-  .Reconcile((cr) => reconcileManifests(cr))
+  .Reconcile((cr) => onManifestsEvent(cr))
   .Finalize((cr) => finalizeManifests(cr));

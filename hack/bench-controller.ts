@@ -46,6 +46,8 @@ const N = Number(opts.entanglements);
 const M = Number(opts.manifests);
 const K = Number(opts["objects-per-manifest"]);
 const NS = "bench-ent";
+const NSM = "bench-man";
+const SERVICE = "bench-managed";
 const SECRETS = 10;
 const STATE = process.env.ENTANGLE_STATE_DIR ?? "/tmp/entangle-clusters";
 const WORK = resolve(`/tmp/entangle-bench-controller-${CLUSTER}`);
@@ -203,6 +205,9 @@ async function applyTimed(yaml: string): Promise<number> {
   return ms;
 }
 async function deleteNamespace(ns: string): Promise<void> {
+  // Manifests left by a run the module did not finish deleting keep their finalizer: lift it
+  const left = (await k(["get", "manifests.entangle-proxy.kairos.io", "-n", ns, "-o", "name"])).stdout.split("\n").filter(Boolean);
+  for (const cr of left) await k(["patch", cr, "-n", ns, "--type", "merge", "-p", '{"metadata":{"finalizers":null}}']);
   await k(["delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s"]);
 }
 /** How many Entanglements have status written for their current generation. */
@@ -225,6 +230,7 @@ say(`# bench:controller on cluster ${CLUSTER} (fast tier: API server without a n
 say(`# machine: ${execFileSync("nproc").toString().trim()} cores, load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 await moduleDown(CLUSTER);
 await deleteNamespace(NS);
+await deleteNamespace(NSM);
 // the module applies its CRDs when it starts; the run without it needs them too
 await must(["apply", "-f", join(ROOT, "lib/crds/crds.yaml")]);
 await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.kairos.io", "--timeout=60s"]);
@@ -232,8 +238,6 @@ await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.k
 // the managed side of the Manifests part: up before the module, which needs the relay's address
 let managed: string | undefined;
 let relayAddr: string | undefined;
-const NSM = "bench-man";
-const SERVICE = "bench-managed";
 if (M > 0) {
   ({ managed, relayAddr } = await managedClusterAndRelay(CLUSTER));
   await kubectl(managed, ["delete", "namespace", NSM, "--ignore-not-found", "--wait=true", "--timeout=300s"]);
@@ -407,7 +411,11 @@ if (M > 0) {
 say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
 if (!opts.keep) {
   // the module deletes what the Manifests applied, and lifts their finalizers
-  if (M > 0) await k(["delete", "manifests.entangle-proxy.kairos.io", "--all", "-n", NSM, "--timeout=300s"]);
+  if (M > 0) {
+    const t0 = performance.now();
+    await k(["delete", "manifests.entangle-proxy.kairos.io", "--all", "-n", NSM, "--timeout=600s"]);
+    say(`## ${M} Manifests deleted (their remote objects with them) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
   await moduleDown(CLUSTER);
   await deleteNamespace(NS);
   await deleteNamespace(NSM);

@@ -7,7 +7,7 @@ import { K8s, Log } from "pepr";
 import type { KubernetesObjectApi, KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
-import { claimOf, declaredBy, declaredKeys, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
+import { claimOf, declaredBy, declaredKeys, holdsAll, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
 import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
 import { applyObject, createUnread, deleteRemote, kubeClient, missingKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
@@ -19,7 +19,7 @@ import { apiMessage, notFound } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
 import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
-import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied } from "../remote/status.ts";
+import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../remote/status.ts";
 
 const PEPR_FINALIZER = "pepr.dev/finalizer";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
@@ -33,6 +33,12 @@ function remoteClient(token: string, service: string): Promise<KubernetesObjectA
   const cfg = moduleConfig();
   pool ??= new TunnelPool(agentTunnels(cfg.peers, cfg.p2pListen), (port) => kubeClient(port));
   return pool.get(token, service);
+}
+
+/** A watch event: its own status write's echo (and a converged CR at restart) is left to the resync. */
+export function onManifestsEvent(event: Manifests): Promise<void> {
+  ensureResync();
+  return settledEvent(event, PEPR_FINALIZER) ? Promise.resolve() : reconcileManifests(event);
 }
 
 export function reconcileManifests(event: Manifests): Promise<void> {
@@ -127,7 +133,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
           conflicts.push(refusal);
           continue;
         }
-        const applied = await applyObject(client, desired, existing);
+        // a resync of an object applied at this generation and unchanged since: nothing to write
+        const current = existing !== undefined && cr.status?.observedGeneration === cr.metadata?.generation && recordedApplied(previous, obj);
+        const applied = current && holdsAll(existing, desired) ? existing! : await applyObject(client, desired, existing);
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
       } catch (err) {
         const message = remoteMessage(err);

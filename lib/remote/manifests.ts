@@ -93,6 +93,18 @@ export function withOwner(obj: RemoteObject, owner: string): RemoteObject {
 }
 
 /**
+ * Whether `existing` already holds every field of `desired` with the same value (fields the
+ * server or others added aside): applying it again would change nothing. Lists must match in
+ * length, element by element, so an atomic list extended by hand still counts as drift. Values
+ * the server normalises (a quantity 0.5 read back as 500m) count as drift too: applied again.
+ */
+export function holdsAll(existing: unknown, desired: unknown): boolean {
+  if (Array.isArray(desired)) return Array.isArray(existing) && existing.length === desired.length && desired.every((d, i) => holdsAll(existing[i], d));
+  if (isMapping(desired)) return isMapping(existing) && Object.entries(desired).every(([k, v]) => holdsAll(existing[k], v));
+  return existing === desired;
+}
+
+/**
  * Whether the remote object is ours to apply (or delete): absent, annotated with our id, or
  * recorded as applied by us before the annotation existed. Otherwise `otherCr` names the
  * Manifests that claims it (it may be gone: the caller checks), or the object is foreign.

@@ -9,6 +9,21 @@ import { describeObjects, describeTarget, formerTargetsCondition } from "./targe
 import type { Claim, RemoteObject } from "./manifests.ts";
 import type { ReadyCondition } from "./outcome.ts";
 
+/**
+ * A watch event that brings nothing to do: Ready for the current generation, not being deleted,
+ * finalizer in place. That is the echo of our own status write (and, after a module restart,
+ * every converged CR): the resync timer still checks such CRs for drift.
+ */
+export function settledEvent(
+  cr: { metadata?: { generation?: number; deletionTimestamp?: unknown; finalizers?: string[] }; status?: ManifestsStatus },
+  finalizer: string,
+): boolean {
+  const generation = cr.metadata?.generation;
+  if (generation === undefined || cr.metadata?.deletionTimestamp || !cr.metadata?.finalizers?.includes(finalizer)) return false;
+  const ready = cr.status?.conditions?.find((c) => c.type === "Ready");
+  return cr.status?.observedGeneration === generation && ready?.status === "True" && ready.observedGeneration === generation;
+}
+
 /** A merge patch of the status: formerTargets null removes the field. */
 export type StatusPatch = Omit<ManifestsStatus, "formerTargets"> & { formerTargets: FormerTarget[] | null };
 

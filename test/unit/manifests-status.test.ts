@@ -2,7 +2,7 @@
 // reconcile writes and when it writes none, Ready changes, retry delays, what prune and
 // finalize leave in place and the orphan warning.
 import { describe, expect, it } from "vitest";
-import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied } from "../../lib/remote/status.ts";
+import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../../lib/remote/status.ts";
 import type { ManifestsStatus } from "../../lib/crds/index.ts";
 import { appliedConfigMap } from "../helpers/applied.ts";
 import type { FormerTarget } from "../../lib/crds/manifests.ts";
@@ -106,5 +106,31 @@ describe("small decisions", () => {
     expect(orphanedMessage([cm("a"), cm("b")], target, "remote unreachable: reset")).toBe(
       "could not delete ConfigMap default/a, ConfigMap default/b from service foo (token of Secret tok) (remote unreachable: reset); they were left in that remote cluster",
     );
+  });
+});
+
+describe("settledEvent: which watch events need no reconcile", () => {
+  const F = "pepr.dev/finalizer";
+  const ready = (gen: number, status = "True") => [{ type: "Ready", status, reason: "Applied", message: "", lastTransitionTime: "t", observedGeneration: gen }];
+  type Event = Parameters<typeof settledEvent>[0];
+  const cr = (over: Record<string, unknown> = {}, status: Record<string, unknown> = {}) =>
+    ({
+      metadata: { generation: 2, finalizers: [F], ...over },
+      status: { observedGeneration: 2, conditions: ready(2), ...status },
+    }) as Event;
+
+  it("the echo of our own Ready status for the current generation", () => {
+    expect(settledEvent(cr(), F)).toBe(true);
+  });
+
+  it("anything else is reconciled: a new generation, not Ready, Ready of an older generation, deletion, no finalizer, no status", () => {
+    expect(settledEvent(cr({ generation: 3 }), F)).toBe(false);
+    expect(settledEvent(cr({}, { conditions: ready(2, "False") }), F)).toBe(false);
+    expect(settledEvent(cr({}, { conditions: ready(1) }), F)).toBe(false);
+    expect(settledEvent(cr({}, { observedGeneration: 1 }), F)).toBe(false);
+    expect(settledEvent(cr({ deletionTimestamp: "2026-11-26T00:00:00Z" }), F)).toBe(false);
+    expect(settledEvent(cr({ finalizers: [] }), F)).toBe(false);
+    expect(settledEvent({ metadata: { generation: 2, finalizers: [F] } }, F)).toBe(false);
+    expect(settledEvent({}, F)).toBe(false);
   });
 });

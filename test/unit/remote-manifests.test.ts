@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { claimOf, declaredBy, declaredKeys, keptRecords, OWNER_ANNOTATION, parseEntries, toPrune, withOwner } from "../../lib/remote/manifests.ts";
+import { claimOf, declaredBy, declaredKeys, holdsAll, keptRecords, OWNER_ANNOTATION, parseEntries, toPrune, withOwner } from "../../lib/remote/manifests.ts";
 import { sameJson, notFound } from "../../lib/k8s/api.ts";
 import type { AppliedObject } from "../../lib/crds/index.ts";
 import { appliedConfigMap } from "../helpers/applied.ts";
@@ -90,5 +90,39 @@ describe("ownership of remote objects", () => {
     const keys = declaredKeys(parseEntries(["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"]));
     expect(declaredBy(keys, { index: 0, apiVersion: "v1", kind: "ConfigMap", namespace: "default", name: "x", state: "Applied" })).toBe(true);
     expect(declaredBy(keys, { index: 0, apiVersion: "v1", kind: "ConfigMap", namespace: "other", name: "x", state: "Applied" })).toBe(false);
+  });
+});
+
+describe("holdsAll: a resync skips objects the remote already holds as declared", () => {
+  const desired = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "a", namespace: "default", annotations: { "entangle-proxy.kairos.io/owner": "ns/cr" } },
+    data: { value: "1" },
+    list: [{ name: "x", port: 80 }],
+  };
+  const existing = {
+    ...desired,
+    metadata: { ...desired.metadata, uid: "u", resourceVersion: "7", managedFields: [{ manager: "entangle-proxy" }] },
+    list: [{ name: "x", port: 80, protocol: "TCP" }],
+  };
+
+  it("holds: every declared field equal, server-added fields aside", () => {
+    expect(holdsAll(existing, desired)).toBe(true);
+  });
+
+  it("drift: a value edited by hand, a field removed, a list entry added, a type changed", () => {
+    expect(holdsAll({ ...existing, data: { value: "2" } }, desired)).toBe(false);
+    expect(holdsAll({ ...existing, data: {} }, desired)).toBe(false);
+    expect(holdsAll({ ...existing, list: [...existing.list, { name: "y", port: 81 }] }, desired)).toBe(false);
+    expect(holdsAll({ ...existing, list: [{ name: "x", port: "80" }] }, desired)).toBe(false);
+    expect(holdsAll({ ...existing, metadata: { ...existing.metadata, annotations: {} } }, desired)).toBe(false);
+    expect(holdsAll(undefined, desired)).toBe(false);
+    expect(holdsAll({ ...existing, list: { 0: { name: "x", port: 80 } } }, desired)).toBe(false);
+  });
+
+  it("a declared null is not held by an absent field (server-side apply would remove it)", () => {
+    expect(holdsAll({ a: 1 }, { a: 1, b: null })).toBe(false);
+    expect(holdsAll({ a: 1, b: null }, { a: 1, b: null })).toBe(true);
   });
 });
