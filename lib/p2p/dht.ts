@@ -4,7 +4,7 @@
 // a found peer still proves membership before any tunnel (member-gate), so a forged provider
 // record gets nothing.
 import type { Libp2p } from "libp2p";
-import type { PeerId, PeerInfo } from "@libp2p/interface";
+import type { PeerInfo } from "@libp2p/interface";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import * as Digest from "multiformats/hashes/digest";
@@ -112,10 +112,4 @@ export class DhtDiscovery {
     }
     this.schedule(next);
   }
-}
-
-/** Adds a DHT-found provider's addresses to the peer store; the caller dials it. */
-export async function rememberProvider(node: Libp2p, peer: PeerInfo): Promise<PeerId | undefined> {
-  if (peer.multiaddrs.length > 0) await node.peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs });
-  return peer.id;
 }
