@@ -1,9 +1,7 @@
-// The per-message cuts in the libp2p stack (patches/ for @chainsafe/libp2p-yamux,
-// @chainsafe/libp2p-noise and @libp2p/utils; README "Performance"): each test fails on the
-// unpatched package.
+// The per-message cuts in the libp2p stack (patches/ for @chainsafe/libp2p-yamux and
+// @libp2p/utils; README "Performance"): each patch's test fails on the unpatched package.
 //  - yamux: window updates batched (half the window used), not one frame per data frame
-//  - Noise: small sends of one event-loop turn leave as one Noise frame and one transport send;
-//    a full frame's worth at once; close() sends what is pending first
+//  - Noise (no patch): a full frame's worth is sent at once; close() sends what is pending first
 //  - length-prefixed decoding: the length decoder is not asked (and does not throw) once the
 //    buffer is empty
 //  - no 'idle' event object per send when nobody listens
@@ -95,20 +93,9 @@ async function noisePair(): Promise<{ a: MessageStream; b: MessageStream; wireA:
   return { a: sa.connection, b: sb.connection, wireA: countSends(ca), transportA: ca };
 }
 
+// Noise frames are sent as they come (a coalescing patch was withdrawn: a 64 MiB transfer once
+// ended short and clean under load with it, cause not found); what it must never break stays tested.
 describe("Noise frames", () => {
-  it("50 small sends in one turn leave as one Noise frame and one transport send, in order", async () => {
-    const { a, b, wireA } = await noisePair();
-    const received: Uint8Array[] = [];
-    b.addEventListener("message", (e) => received.push(e.data.subarray()));
-    for (let i = 0; i < 50; i++) a.send(Uint8Array.of(i, i, i));
-    await settle();
-    // unpatched: 50 frames (50 ciphers and tags), 50 sends
-    expect(wireA.calls).toBe(1);
-    expect(wireA.bytes).toBe(2 + 150 + 16);
-    expect(Buffer.concat(received)).toEqual(Buffer.from(Array.from({ length: 50 }, (_, i) => [i, i, i]).flat()));
-    await a.close();
-  });
-
   it("a full frame's worth is sent at once, and close() sends what is pending first", async () => {
     const { a, b, wireA } = await noisePair();
     let got = 0;
