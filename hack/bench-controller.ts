@@ -166,6 +166,7 @@ let snapshots = 0;
 async function profile(pid: number, label: string): Promise<void> {
   if (!PROFILE) return;
   const i = snapshots++;
+  rmSync(join(PROFILE, `${i}.done`), { force: true });
   process.kill(pid, "SIGUSR2");
   for (let t = 0; t < 300 && !existsSync(join(PROFILE, `${i}.done`)); t++) await sleep(1000);
   for (const ext of ["cpuprofile", "heapsnapshot"]) execFileSync("mv", [join(PROFILE, `${i}.${ext}`), join(PROFILE, `${label}.${ext}`)]);
@@ -311,6 +312,7 @@ if (N > 0) {
     const r = requestLines().length;
     const t0 = performance.now();
     pid = await startModule();
+    snapshots = 0; // the new process numbers its profiles from 0
     await sleep(2000);
     await quiet();
     const u = usage(pid);
