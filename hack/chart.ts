@@ -10,6 +10,7 @@
 //   agent.image.repository/tag -> ENTANGLE_AGENT_IMAGE      agent.logLevel -> ENTANGLE_AGENT_LOG_LEVEL
 //   agent.image.pullPolicy     -> ENTANGLE_AGENT_PULL_POLICY logLevel       -> LOG_LEVEL (the module)
 //   peers                      -> ENTANGLE_PEERS            moduleImage    -> both Deployments' image
+//   bootstrap                  -> ENTANGLE_BOOTSTRAP
 //
 // Their defaults come from the build (package.json "pepr.env"), so `helm template` with default
 // values renders the same objects as dist/pepr-module-entangle.yaml. Every edit of a generated
@@ -20,7 +21,14 @@ import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap } fr
 import { STARTUP_PROBE } from "./startup-probe.ts";
 
 /** The environment variables the chart's own values manage (removed from Pepr's env lists). */
-export const MANAGED_ENV = ["LOG_LEVEL", "ENTANGLE_AGENT_IMAGE", "ENTANGLE_AGENT_PULL_POLICY", "ENTANGLE_AGENT_LOG_LEVEL", "ENTANGLE_PEERS"];
+export const MANAGED_ENV = [
+  "LOG_LEVEL",
+  "ENTANGLE_AGENT_IMAGE",
+  "ENTANGLE_AGENT_PULL_POLICY",
+  "ENTANGLE_AGENT_LOG_LEVEL",
+  "ENTANGLE_PEERS",
+  "ENTANGLE_BOOTSTRAP",
+];
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const CONTROLLERS = ["admission", "watcher"] as const;
 
@@ -54,6 +62,10 @@ const HELPERS = `{{/* Entangle's settings as environment variables of both modul
 {{- end }}
 {{- with .Values.peers }}
 - name: ENTANGLE_PEERS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.bootstrap }}
+- name: ENTANGLE_BOOTSTRAP
   value: {{ join "," . | quote }}
 {{- end }}
 {{- end }}
@@ -113,6 +125,7 @@ export function patchValues(source: string): string {
       `  logLevel: ${JSON.stringify(taken.ENTANGLE_AGENT_LOG_LEVEL ?? "")}`,
       `logLevel: ${JSON.stringify(taken.LOG_LEVEL || "info")}`,
       `peers: ${JSON.stringify(taken.ENTANGLE_PEERS ? taken.ENTANGLE_PEERS.split(",").map((s) => s.trim()) : [])}`,
+      `bootstrap: ${JSON.stringify(taken.ENTANGLE_BOOTSTRAP ? taken.ENTANGLE_BOOTSTRAP.split(",").map((s) => s.trim()) : [])}`,
       `moduleImage: ""`,
     ].join("\n"),
   );
@@ -125,6 +138,11 @@ export function patchValues(source: string): string {
     ours,
     ["peers"],
     "ENTANGLE_PEERS: relays / rendezvous peers every agent dials, HOST:PORT or a multiaddr\n(e.g. [relay.example.com:4001, /ip4/10.0.0.5/tcp/4001/p2p/12D3Koo…]); [] = none (mDNS only)",
+  );
+  comment(
+    ours,
+    ["bootstrap"],
+    "ENTANGLE_BOOTSTRAP: the DHT's bootstrap peers (multiaddrs) every agent starts from;\n[] = the public libp2p bootstrap peers, [none] = no DHT (explicit peers, token peers, mDNS only)",
   );
   comment(ours, ["moduleImage"], "The module's image (Pepr's controller) for both Deployments; \"\" = admission.image / watcher.image");
 
@@ -171,6 +189,7 @@ export function patchSchema(source: string): string {
   };
   values.properties.logLevel = { type: "string", enum: LOG_LEVELS };
   values.properties.peers = { anyOf: [{ type: "array", items: str }, str] };
+  values.properties.bootstrap = { type: "array", items: str };
   values.properties.moduleImage = str;
   // Pepr's schema refuses unknown keys of admission/watcher: allow our startupProbe (hack/startup-probe.ts)
   const controller = schema.definitions.Admission;

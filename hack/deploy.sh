@@ -15,7 +15,7 @@
 # Environment:
 #   ENTANGLE_PEERS, ENTANGLE_AGENT_IMAGE   set on both module Deployments (admission, watcher);
 #                                          unset: the build's values (package.json "pepr.env");
-#                                          with --helm: the chart values peers, agent.image.*
+#                                          with --helm: the chart values peers, bootstrap, agent.image.*
 #   ENTANGLE_DEPLOY_TIMEOUT                seconds to wait for Ready (default 300)
 #   ENTANGLE_DEPLOY_REBUILD=1              run `npm run build` even if dist/ is newer than the sources
 #   ENTANGLE_HELM_ARGS                     more arguments for helm install/upgrade (e.g. "--set logLevel=debug")
@@ -117,6 +117,9 @@ helm_values() {
   if [[ -n ${ENTANGLE_PEERS:-} ]]; then
     # --set would split the list at its commas into more keys
     HELM_VALUES+=(--set-json "peers=$(jq -cn --arg p "$ENTANGLE_PEERS" '$p | split(",") | map(gsub("^\\s+|\\s+$"; "")) | map(select(length > 0))')")
+  fi
+  if [[ -n ${ENTANGLE_BOOTSTRAP:-} ]]; then
+    HELM_VALUES+=(--set-json "bootstrap=$(jq -cn --arg p "$ENTANGLE_BOOTSTRAP" '$p | split(",") | map(gsub("^\\s+|\\s+$"; "")) | map(select(length > 0))')")
   fi
   if [[ -n ${ENTANGLE_AGENT_IMAGE:-} ]]; then
     local repo=$ENTANGLE_AGENT_IMAGE tag=latest

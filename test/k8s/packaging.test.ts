@@ -279,6 +279,7 @@ describe("packaging: npm run build", () => {
     it("turns the values users set into both Deployments' settings", async () => {
       const rendered = await template(
         ...["--set-json", 'peers=["10.0.0.1:4001","/ip4/10.0.0.2/tcp/4001"]'],
+        ...["--set-json", 'bootstrap=["/ip4/10.0.0.3/tcp/4001/p2p/12D3KooWPZvRXtN3xEjJRm9GuoPBPtSDrAN5vs2HWfmBeiiGhAGt"]'],
         ...["--set", "agent.image.repository=registry.example:5000/entangle,agent.image.tag=1.2.3,agent.image.pullPolicy=Always"],
         ...["--set", "agent.logLevel=debug,logLevel=warn,moduleImage=registry.example:5000/pepr/controller:v9"],
         ...["--set", "admission.nodeSelector.disk=ssd,watcher.nodeSelector.disk=ssd"],
@@ -290,6 +291,7 @@ describe("packaging: npm run build", () => {
         const d = deployment(rendered, name);
         expect(envMap(d)).toMatchObject({
           ENTANGLE_PEERS: "10.0.0.1:4001,/ip4/10.0.0.2/tcp/4001",
+          ENTANGLE_BOOTSTRAP: "/ip4/10.0.0.3/tcp/4001/p2p/12D3KooWPZvRXtN3xEjJRm9GuoPBPtSDrAN5vs2HWfmBeiiGhAGt",
           ENTANGLE_AGENT_IMAGE: "registry.example:5000/entangle:1.2.3",
           ENTANGLE_AGENT_PULL_POLICY: "Always",
           ENTANGLE_AGENT_LOG_LEVEL: "debug",
@@ -305,7 +307,8 @@ describe("packaging: npm run build", () => {
       expect(deployment(rendered, `${NAME}-watcher`).spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: "50m", memory: "256Mi" } });
       // defaults: nothing unset is rendered
       const env = envMap(deployment(await template(), NAME));
-      for (const unset of ["ENTANGLE_PEERS", "ENTANGLE_AGENT_PULL_POLICY", "ENTANGLE_AGENT_LOG_LEVEL"]) expect(env).not.toHaveProperty(unset);
+      for (const unset of ["ENTANGLE_PEERS", "ENTANGLE_BOOTSTRAP", "ENTANGLE_AGENT_PULL_POLICY", "ENTANGLE_AGENT_LOG_LEVEL"])
+        expect(env).not.toHaveProperty(unset);
     });
 
     it("refuses values its schema does not know", async () => {

@@ -22,6 +22,8 @@ watcher:
       value: 'false'
     - name: 'ENTANGLE_PEERS'
       value: '10.0.0.1:4001, /ip4/10.0.0.2/tcp/4001'
+    - name: 'ENTANGLE_BOOTSTRAP'
+      value: 'none'
   image: 'ghcr.io/defenseunicorns/pepr/controller:v1.1.4'
   resources: {}
   nodeSelector: {}
@@ -39,6 +41,7 @@ describe("hack/chart.ts", () => {
     expect(values.agent).toEqual({ image: { repository: "registry.local:5000/team/entangle", tag: "2.0.1", pullPolicy: "" }, logLevel: "" });
     expect(values.logLevel).toBe("info");
     expect(values.peers).toEqual(["10.0.0.1:4001", "/ip4/10.0.0.2/tcp/4001"]);
+    expect(values.bootstrap).toEqual(["none"]);
     expect(values.moduleImage).toBe("");
     for (const c of ["admission", "watcher"]) {
       expect(values[c].env).toEqual([{ name: "PEPR_PRETTY_LOG", value: "false" }]);
@@ -46,6 +49,7 @@ describe("hack/chart.ts", () => {
     }
     // documented where users look
     expect(patchValues(PEPR_VALUES)).toMatch(/# ENTANGLE_PEERS: relays/);
+    expect(patchValues(PEPR_VALUES)).toMatch(/# ENTANGLE_BOOTSTRAP: the DHT's bootstrap peers/);
   });
 
   it("fails the build when Pepr's templates no longer have what it edits", () => {
@@ -68,7 +72,7 @@ describe("hack/chart.ts", () => {
       },
     };
     const schema = JSON.parse(patchSchema(JSON.stringify(pepr)));
-    expect(Object.keys(schema.definitions.Values.properties).sort()).toEqual(["agent", "logLevel", "moduleImage", "peers"]);
+    expect(Object.keys(schema.definitions.Values.properties).sort()).toEqual(["agent", "bootstrap", "logLevel", "moduleImage", "peers"]);
     expect(schema.definitions.Values.additionalProperties).toBe(false);
     expect(schema.definitions.Resources).toEqual({ type: "object", additionalProperties: true });
     expect(schema.definitions.Admission.properties.startupProbe).toEqual({ type: "object" }); // admission and watcher share it
