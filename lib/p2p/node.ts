@@ -10,10 +10,6 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from "@libp2p/kad-dht";
-import { ping } from "@libp2p/ping";
-import { autoNAT } from "@libp2p/autonat";
-import { dcutr } from "@libp2p/dcutr";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { pendingGater } from "./gater.ts";
 
@@ -64,6 +60,18 @@ export interface NodeOptions {
   announceListen?: boolean;
 }
 
+/**
+ * The DHT, AutoNAT and DCUtR, loaded only when asked for, by a specifier bundlers leave alone:
+ * they are most of the code, and the module (which Pepr bundles into one file, stored in its Helm
+ * release Secret, limited to 1 MiB) never runs a DHT.
+ */
+async function optionalServices(opts: NodeOptions): Promise<Record<string, never>> {
+  if (opts.dht === undefined && opts.holePunching !== true) return {};
+  const mod = (await import(new URL(DHT_SERVICES, import.meta.url).href)) as typeof import("./dht-services.ts");
+  return mod.dhtServices(opts) as Record<string, never>;
+}
+const DHT_SERVICES = "./dht-services.ts";
+
 export async function createNode(opts: NodeOptions): Promise<Libp2p> {
   const listen = opts.listen.map((a) => a.toString());
   if (opts.viaRelays) listen.push("/p2p-circuit");
@@ -92,17 +100,7 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
     services: {
       identify: identify(),
-      ...(opts.dht !== undefined
-        ? {
-            ping: ping(),
-            // typed against its own components (ping required), which the conditional spread makes optional
-            dht: kadDHT({
-              clientMode: opts.dht === "client",
-              peerInfoMapper: opts.dhtPrivate === true ? passthroughMapper : removePrivateAddressesMapper,
-            }) as unknown as (components: Parameters<ReturnType<typeof identify>>[0]) => unknown,
-          }
-        : {}),
-      ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: dcutr() } : {}),
+      ...(await optionalServices(opts)),
       ...(opts.relayServer
         ? {
             relay: circuitRelayServer({
