@@ -5,7 +5,7 @@ import type { Libp2p } from "libp2p";
 import type { Connection, Stream } from "@libp2p/interface";
 import { MembershipError, proveAsInitiator, proveAsResponder, type Hello } from "./membership.ts";
 import { Members } from "./members.ts";
-import type { Metrics } from "./metrics.ts";
+import { pathOf, type Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
 
 /**
@@ -105,8 +105,7 @@ export class MemberGate {
   private admit(peer: string, hello: Hello, conn: Connection): void {
     this.members.add(peer, hello.services);
     this.o.metrics.members.set(this.members.size);
-    const path = conn.remoteAddr.toString().includes("/p2p-circuit") ? "relayed" : "direct";
-    this.o.log.info({ peer, provides: hello.services.includes(this.o.tag), path, encryption: conn.encryption }, "member authenticated");
+    this.o.log.info({ peer, provides: hello.services.includes(this.o.tag), path: pathOf(conn), encryption: conn.encryption }, "member authenticated");
   }
 
   private refuse(conn: Connection, err: Error): void {
