@@ -15,3 +15,23 @@ describe("notOurs", () => {
     expect(notOurs(svc(), undefined, "Service")).toMatch(/already exists/);
   });
 });
+
+describe("notOurs, the reason's wording", () => {
+  it("names the kind, namespace and name, and the controlling owner only", () => {
+    const refs = [
+      { uid: "u3", kind: "ReplicaSet", name: "rs", controller: false },
+      { uid: "u2", kind: "Entanglement", name: "old", controller: true },
+    ];
+    expect(notOurs({ metadata: { name: "web", namespace: "ns", ownerReferences: refs } }, "u1", "Deployment")).toBe(
+      "Deployment ns/web already exists and it belongs to Entanglement old: left untouched (delete or rename it, or rename the Entanglement)",
+    );
+    // owned (not controlled) by this CR still counts as ours
+    expect(notOurs({ metadata: { name: "web", ownerReferences: [{ uid: "u1", controller: false }] } }, "u1", "Service")).toBeUndefined();
+    // cluster-scoped: no namespace prefix
+    expect(notOurs({ metadata: { name: "x" } }, "u1", "ClusterRole")).toMatch(/^ClusterRole x already exists and it was not created/);
+    // no uid given: an object with an owner whose uid is missing is not ours
+    expect(notOurs({ metadata: { name: "x", ownerReferences: [{ kind: "Entanglement", name: "e" }] } }, undefined, "Service")).toMatch(
+      /^Service x already exists and it was not created by this Entanglement/,
+    );
+  });
+});

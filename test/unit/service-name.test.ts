@@ -64,3 +64,15 @@ describe("service names: one rule", () => {
     expect(long.kind).toBe("ok");
   });
 });
+
+describe("serviceNameProblem: the messages", () => {
+  it("counts characters and says which rule failed", () => {
+    expect(serviceNameProblem("")).toBe("must be 1-253 characters, got 0");
+    expect(serviceNameProblem("a".repeat(254))).toBe("must be 1-253 characters, got 254");
+    expect(serviceNameProblem(emoji.repeat(254))).toBe("must be 1-253 characters, got 254");
+    expect(serviceNameProblem(" ")).toBe("must contain a visible character and no control characters");
+    expect(serviceNameProblem("a\u0000")).toBe("must contain a visible character and no control characters");
+    expect(serviceNameProblem("\u00a0x\u00a0")).toBeUndefined();
+    expect(serviceNameProblem("a")).toBeUndefined();
+  });
+});
