@@ -1,0 +1,168 @@
+// The per-message cuts in the libp2p stack (patches/ for @chainsafe/libp2p-yamux,
+// @chainsafe/libp2p-noise and @libp2p/utils; README "Performance"): each test fails on the
+// unpatched package.
+//  - yamux: window updates batched (half the window used), not one frame per data frame
+//  - Noise: small sends of one event-loop turn leave as one Noise frame and one transport send;
+//    a full frame's worth at once; close() sends what is pending first
+//  - length-prefixed decoding: the length decoder is not asked (and does not throw) once the
+//    buffer is empty
+//  - no 'idle' event object per send when nobody listens
+import { describe, expect, it, vi } from "vitest";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { defaultLogger } from "@libp2p/logger";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { LengthPrefixedDecoder, multiaddrConnectionPair } from "@libp2p/utils";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import type { MessageStream, MultiaddrConnection, Stream } from "@libp2p/interface";
+import { noiseAesGcm } from "../../lib/p2p/encryption.ts";
+import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
+import { yamuxPair } from "../helpers/streams.ts";
+
+const turn = () => new Promise((r) => setImmediate(r));
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await turn();
+};
+
+/** Count what a connection hands to its transport (calls of send). */
+function countSends(conn: MultiaddrConnection): { calls: number; bytes: number } {
+  const count = { calls: 0, bytes: 0 };
+  const send = conn.send.bind(conn);
+  conn.send = (data: Parameters<MultiaddrConnection["send"]>[0]) => {
+    count.calls++;
+    count.bytes += data.byteLength;
+    return send(data);
+  };
+  return count;
+}
+
+describe("yamux window updates", () => {
+  it("100 small messages cost the receiver no window-update frame; a bulk transfer still gets updates and completes", async () => {
+    // no backpressure from the in-memory link (its drain can be missed): only yamux windows
+    const [ca, cb] = multiaddrConnectionPair({ capacity: 1_000_000 });
+    const [dialer, listener] = [yamux(YAMUX_OPTIONS)().createStreamMuxer(ca), yamux(YAMUX_OPTIONS)().createStreamMuxer(cb)];
+    const accepted = new Promise<Stream>((resolve) => listener.addEventListener("stream", (e) => resolve(e.detail), { once: true }));
+    const outbound = await dialer.createStream();
+    const inbound = await accepted;
+    let got = 0;
+    inbound.addEventListener("message", (e) => (got += e.data.byteLength));
+    // the first data frame is answered with the stream's ACK (a flagged window update)
+    outbound.send(new Uint8Array(64));
+    await settle();
+    const sentByReceiver = countSends(cb);
+    for (let i = 1; i < 100; i++) {
+      outbound.send(new Uint8Array(64));
+      await turn();
+    }
+    await settle();
+    expect(got).toBe(6400);
+    // unpatched: one 12-byte window update per data frame
+    expect(sentByReceiver.calls).toBe(0);
+
+    // 3 windows' worth: the sender needs updates from the receiver to finish
+    const total = 12 * 1024 * 1024;
+    const chunk = new Uint8Array(256 * 1024);
+    let sent = 0;
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!outbound.send(chunk)) return;
+      }
+    };
+    outbound.addEventListener("drain", pump);
+    pump();
+    for (let i = 0; i < 200 && got < 6400 + total; i++) await settle();
+    expect(got).toBe(6400 + total);
+    expect(sentByReceiver.calls).toBeGreaterThan(0);
+    await Promise.all([dialer.close(), listener.close()]);
+  });
+});
+
+async function noisePair(): Promise<{ a: MessageStream; b: MessageStream; wireA: { calls: number; bytes: number }; transportA: MultiaddrConnection }> {
+  const [ka, kb] = [await generateKeyPair("Ed25519"), await generateKeyPair("Ed25519")];
+  const components = (privateKey: typeof ka) => ({
+    privateKey,
+    peerId: peerIdFromPrivateKey(privateKey),
+    logger: defaultLogger(),
+    upgrader: { getStreamMuxers: () => new Map() },
+  });
+  const [ca, cb] = multiaddrConnectionPair();
+  const na = noiseAesGcm()(components(ka) as never);
+  const nb = noiseAesGcm()(components(kb) as never);
+  const [sa, sb] = await Promise.all([
+    na.secureOutbound(ca, { remotePeer: peerIdFromPrivateKey(kb), skipStreamMuxerNegotiation: true }),
+    nb.secureInbound(cb, { skipStreamMuxerNegotiation: true }),
+  ]);
+  return { a: sa.connection, b: sb.connection, wireA: countSends(ca), transportA: ca };
+}
+
+describe("Noise frames", () => {
+  it("50 small sends in one turn leave as one Noise frame and one transport send, in order", async () => {
+    const { a, b, wireA } = await noisePair();
+    const received: Uint8Array[] = [];
+    b.addEventListener("message", (e) => received.push(e.data.subarray()));
+    for (let i = 0; i < 50; i++) a.send(Uint8Array.of(i, i, i));
+    await settle();
+    // unpatched: 50 frames (50 ciphers and tags), 50 sends
+    expect(wireA.calls).toBe(1);
+    expect(wireA.bytes).toBe(2 + 150 + 16);
+    expect(Buffer.concat(received)).toEqual(Buffer.from(Array.from({ length: 50 }, (_, i) => [i, i, i]).flat()));
+    await a.close();
+  });
+
+  it("a full frame's worth is sent at once, and close() sends what is pending first", async () => {
+    const { a, b, wireA } = await noisePair();
+    let got = 0;
+    let ended = false;
+    b.addEventListener("message", (e) => (got += e.data.byteLength));
+    b.addEventListener("close", () => (ended = true));
+    a.send(new Uint8Array(100_000));
+    expect(wireA.calls).toBe(1); // synchronously: bulk is not held back
+    a.send(new Uint8Array(10));
+    await a.close();
+    for (let i = 0; i < 50 && !ended; i++) await settle();
+    expect(got).toBe(100_010);
+  });
+
+  it("closing the transport under Noise (libp2p's Connection.close does) sends what is pending first", async () => {
+    const { a, b, transportA } = await noisePair();
+    let got = 0;
+    b.addEventListener("message", (e) => (got += e.data.byteLength));
+    a.send(new Uint8Array(10));
+    await transportA.close();
+    for (let i = 0; i < 50 && got < 10; i++) await settle();
+    expect(got).toBe(10);
+  });
+});
+
+describe("length-prefixed decoding", () => {
+  it("does not run the length decoder on an empty buffer (it throws there)", () => {
+    const seen: number[] = [];
+    const decoder = new LengthPrefixedDecoder({
+      lengthDecoder: (buf) => {
+        seen.push(buf.byteLength);
+        if (buf.byteLength < 2) throw new RangeError("short");
+        return (buf instanceof Uint8Array ? buf : buf.subarray(0, 2))[1];
+      },
+      encodingLength: () => 2,
+    });
+    const out = [...decoder.decode(Uint8Array.of(0, 1, 7, 0, 2, 8, 9))].map((x) => [...x.subarray()]);
+    expect(out).toEqual([[7], [8, 9]]);
+    expect(seen).not.toContain(0);
+  });
+});
+
+describe("'idle' events", () => {
+  it("sends dispatch none without listeners, and close() still waits for queued data", async () => {
+    const muxers = yamuxPair();
+    const { outbound, inbound } = await muxers.pair();
+    const dispatch = vi.spyOn(outbound, "dispatchEvent");
+    outbound.send(new Uint8Array(64));
+    expect(dispatch.mock.calls.filter(([e]) => e.type === "idle")).toHaveLength(0);
+    let got = 0;
+    inbound.addEventListener("message", (e) => (got += e.data.byteLength));
+    await outbound.close();
+    await settle();
+    expect(got).toBe(64);
+    await muxers.close();
+  });
+});
