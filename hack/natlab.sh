@@ -10,7 +10,8 @@
 #                 nftables masquerade on the WAN; a and b: endpoint-independent mapping (Linux
 #                 keeps the source port when it is free); c: `masquerade fully-random`
 #                 (a new random port per connection: symmetric-like). New connections from the
-#                 WAN into the LAN are dropped.
+#                 WAN, into the LAN or to the router itself, are dropped silently (RFC 5382 REQ-4:
+#                 a NAT must not answer an unsolicited SYN with a reset; Linux's own stack would).
 #   natlab-a/b/c  the sites: 192.168.{10,20,30}.2/24, default route via their router only.
 #   control links (for tests, not part of the internet): root <-> site veth, 10.254.{1,2,3}.1/30
 #                 in the root namespace, .2 in the site. Tests put targets and clients there.
@@ -113,6 +114,9 @@ table ip natlab {
     iifname "lan" oifname "wan" accept
     iifname "wan" oifname "lan" ct state established,related accept
   }
+  # unsolicited SYNs to the router itself are dropped too, not answered with a reset (RFC 5382
+  # REQ-4): a reset would also end the mapping of a hole punch whose SYNs crossed (README)
+  chain wan_in { type filter hook input priority filter; policy accept; iifname "wan" ct state new drop; }
 }
 NFT
     # control link root <-> site (tests' targets and clients)

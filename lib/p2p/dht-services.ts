@@ -6,6 +6,9 @@ import { ping } from "@libp2p/ping";
 import { autoNAT } from "@libp2p/autonat";
 import { dcutr } from "@libp2p/dcutr";
 import type { NodeOptions } from "./node.ts";
+import { freeDialPort, punchingDcutr, samePortDials } from "./punch.ts";
+
+export { samePortDials, freeDialPort };
 
 export function dhtServices(opts: NodeOptions): Record<string, unknown> {
   return {
@@ -19,6 +22,7 @@ export function dhtServices(opts: NodeOptions): Record<string, unknown> {
           }) as unknown as (components: Parameters<ReturnType<typeof identify>>[0]) => unknown,
         }
       : {}),
-    ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: dcutr() } : {}),
+    // DCUtR with our NAT mapping (punch.ts; the TCP dials share a port for it: node.ts)
+    ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: punchingDcutr(dcutr()) } : {}),
   };
 }

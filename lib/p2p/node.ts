@@ -65,23 +65,29 @@ export interface NodeOptions {
  * they are most of the code, and the module (which Pepr bundles into one file, stored in its Helm
  * release Secret, limited to 1 MiB) never runs a DHT.
  */
-async function optionalServices(opts: NodeOptions): Promise<Record<string, never>> {
-  if (opts.dht === undefined && opts.holePunching !== true) return {};
+async function optionalServices(opts: NodeOptions): Promise<{ services: Record<string, never>; tcp: typeof tcp }> {
+  if (opts.dht === undefined && opts.holePunching !== true) return { services: {}, tcp };
   const mod = (await import(new URL(DHT_SERVICES, import.meta.url).href)) as typeof import("./dht-services.ts");
-  return mod.dhtServices(opts) as Record<string, never>;
+  // hole punching: every IPv4 dial from one local port, so that a NAT maps them all alike (punch.ts)
+  const port = opts.holePunching === true ? await mod.freeDialPort() : undefined;
+  return {
+    services: mod.dhtServices(opts) as Record<string, never>,
+    tcp: port === undefined ? tcp : (init) => mod.samePortDials(tcp(init), port),
+  };
 }
 const DHT_SERVICES = "./dht-services.ts";
 
 export async function createNode(opts: NodeOptions): Promise<Libp2p> {
   const listen = opts.listen.map((a) => a.toString());
   if (opts.viaRelays) listen.push("/p2p-circuit");
+  const optional = await optionalServices(opts);
   return createLibp2p({
     addresses: {
       listen,
       appendAnnounce: opts.announceListen === true ? listen.filter((a) => !/\/ip[46]\/(0\.0\.0\.0|::)\/|\/tcp\/0(\/|$)|p2p-circuit/.test(a)) : [],
     },
     transports: [
-      tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
+      optional.tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
       circuitRelayTransport({ maxInboundStopStreams: STREAM_LIMIT, maxOutboundStopStreams: STREAM_LIMIT }),
     ],
     // preferred first; plain Noise for peers that only speak it
@@ -100,7 +106,7 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
     services: {
       identify: identify(),
-      ...(await optionalServices(opts)),
+      ...optional.services,
       ...(opts.relayServer
         ? {
             relay: circuitRelayServer({

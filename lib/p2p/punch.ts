@@ -1,0 +1,167 @@
+// TCP hole punching between members behind NATs that map by source port (endpoint-independent
+// mapping: most home routers, Linux MASQUERADE keeping ports, natlab-a and natlab-b), with the
+// standard DCUtR protocol. Two pieces, both needed:
+//
+// 1. samePortDials(tcp): every outgoing IPv4 TCP dial binds one local port (the port the first
+//    such dial got; an explicit bind, to which libuv adds SO_REUSEADDR, and no listener on that
+//    port, so Linux lets every dial share it as long as the remote ends differ). The NAT maps all
+//    of them to one public ip:port, which every peer sees (identify's observed address).
+//    @libp2p/tcp dials from a new ephemeral port each time, so its mappings never repeat, and a
+//    dial cannot share the listening port: Node has no SO_REUSEPORT for client sockets.
+// 2. punchingDcutr(): the standard DCUtR service, also told that mapping (an observed address
+//    that peers at two or more different IP addresses reported alike) as one of our addresses in
+//    its CONNECT message. Both sides then dial each other's mapping from their bound port at the
+//    same moment (TCP simultaneous open); each NAT takes the other's SYN for the answer to its
+//    own. identify drops TCP observed addresses (js-libp2p #2620) and AutoNAT cannot confirm one
+//    behind a NAT that drops unsolicited SYNs, which is why stock DCUtR never had one to send.
+//
+// The mapping goes only to the peer we punch to, never into identify or the DHT: a NAT drops
+// dials to it out of the blue, and each would cost a dialer libp2p's 6 s per-address timeout
+// before it tried the relay. Behind a NAT picking a random port per connection (natlab-c) no
+// two observers agree, no mapping is used, and the members stay on the relay.
+import { createServer, type Socket } from "node:net";
+import type { IdentifyResult, PeerId, Transport } from "@libp2p/interface";
+import type { AddressManager } from "@libp2p/interface-internal";
+import { isPrivate } from "@libp2p/utils";
+import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
+import type { TCPDialOptions } from "@libp2p/tcp";
+
+/** Distinct observer IP addresses that must report the same mapping before it is used. */
+export const MIN_OBSERVERS = 2;
+/** An observation older than this no longer counts (NATs drop idle mappings in minutes). */
+export const OBSERVATION_TTL_MS = 10 * 60_000;
+
+/** The public ip4/tcp mappings others observed for our dials, each by the observers' IPs. */
+export class ObservedMappings {
+  private readonly seen = new Map<string, Map<string, number>>();
+
+  /** `observed`: what a peer at `observerIp` saw as our address on a connection we dialed. */
+  record(observed: Multiaddr, observerIp: string, now = Date.now()): void {
+    const key = mappingKey(observed);
+    if (key === undefined) return;
+    let by = this.seen.get(key);
+    if (by === undefined) this.seen.set(key, (by = new Map()));
+    by.set(observerIp, now);
+    // bounded: only the most recently seen mappings are kept
+    if (this.seen.size > 16) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  /** Mappings confirmed by MIN_OBSERVERS observers within OBSERVATION_TTL_MS, most observers first. */
+  confirmed(now = Date.now()): Multiaddr[] {
+    const out: Array<{ key: string; n: number }> = [];
+    for (const [key, by] of this.seen) {
+      for (const [ip, at] of by) if (now - at > OBSERVATION_TTL_MS) by.delete(ip);
+      if (by.size === 0) this.seen.delete(key);
+      else if (by.size >= MIN_OBSERVERS) out.push({ key, n: by.size });
+    }
+    return out.sort((a, b) => b.n - a.n).map((m) => multiaddr(m.key));
+  }
+}
+
+/** "/ip4/A/tcp/P" of a public IPv4 TCP address, else undefined. */
+function mappingKey(ma: Multiaddr): string | undefined {
+  const parts = ma.getComponents();
+  if (parts.length < 2 || parts[0].name !== "ip4" || parts[1].name !== "tcp") return undefined;
+  const bare = multiaddr(`/ip4/${parts[0].value}/tcp/${parts[1].value}`);
+  return isPrivate(bare) ? undefined : bare.toString();
+}
+
+/** The IPv4 address of a direct TCP connection's remote end, else undefined (relayed, IPv6, ...). */
+function observerIp(remoteAddr: Multiaddr): string | undefined {
+  const s = remoteAddr.toString();
+  if (s.includes("/p2p-circuit")) return undefined;
+  const parts = remoteAddr.getComponents();
+  return parts[0]?.name === "ip4" && parts[1]?.name === "tcp" ? parts[0].value : undefined;
+}
+
+/** The bits of TCP this module changes: its socket connect (instance method of @libp2p/tcp's TCP). */
+interface TcpWithConnect extends Transport {
+  _connect(ma: Multiaddr, options: TCPDialOptions): Promise<Socket>;
+}
+
+/** Errors of binding the shared port (taken by another process; a second dial to the same remote end). */
+const BIND_ERRORS = new Set(["EADDRINUSE", "EADDRNOTAVAIL"]);
+
+export interface DialPort {
+  /** the local port every IPv4 dial binds (when unset, the first dial's ephemeral port) */
+  port?: number;
+}
+
+/**
+ * A free ephemeral port for DialPort, chosen before any dial: concurrent first dials (the
+ * bootstrap nodes, at start) would otherwise each get their own, and observers disagree.
+ */
+export async function freeDialPort(): Promise<DialPort> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve({}));
+    s.listen(0, "0.0.0.0", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a !== null ? { port: a.port } : {}));
+    });
+  });
+}
+
+/**
+ * Wraps @libp2p/tcp so that every IPv4 dial leaves from one local port (see above). A dial
+ * that cannot bind it (the port taken by another process, or a second connection to the same
+ * remote address and port) falls back to an ephemeral port, as @libp2p/tcp does by itself.
+ */
+export function samePortDials<C>(factory: (components: C) => Transport, shared: DialPort = {}): (components: C) => Transport {
+  return (components) => {
+    const t = factory(components) as TcpWithConnect;
+    if (typeof t._connect !== "function") throw new Error("samePortDials: @libp2p/tcp has no _connect any more");
+    const connect = t._connect.bind(t);
+    t._connect = async (ma, options) => {
+      if (ma.getComponents()[0]?.name !== "ip4") return connect(ma, options);
+      try {
+        // port 0: an explicit bind to an ephemeral port, so that it carries SO_REUSEADDR too
+        const socket = await connect(ma, { ...options, localAddress: "0.0.0.0", localPort: shared.port ?? 0 } as TCPDialOptions);
+        shared.port ??= socket.localPort;
+        return socket;
+      } catch (err) {
+        if (!BIND_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+        return connect(ma, options);
+      }
+    };
+    return t;
+  };
+}
+
+interface PunchComponents {
+  addressManager: AddressManager;
+  peerId: PeerId;
+  events: EventTarget;
+}
+
+/**
+ * Wraps a DCUtR service factory (@libp2p/dcutr `dcutr()`): its address manager also lists the
+ * confirmed mappings of `mappings`, which it fills from identify results of connections we dialed.
+ */
+export function punchingDcutr<C extends object>(factory: (components: C) => unknown, mappings = new ObservedMappings()): (components: C) => unknown {
+  return (components) => {
+    const c = components as unknown as PunchComponents;
+    c.events.addEventListener("peer:identify", (evt) => {
+      const { observedAddr, connection } = (evt as CustomEvent<IdentifyResult>).detail;
+      if (observedAddr === undefined || connection.direction !== "outbound") return;
+      const ip = observerIp(connection.remoteAddr);
+      if (ip !== undefined) mappings.record(observedAddr, ip);
+    });
+    const real = c.addressManager;
+    const addressManager = new Proxy(real, {
+      get(target, prop) {
+        if (prop !== "getAddresses") return Reflect.get(target, prop, target) as unknown;
+        return (): Multiaddr[] => {
+          const own = target.getAddresses();
+          const known = new Set(own.map(String));
+          const extra = mappings
+            .confirmed()
+            .map((m) => m.encapsulate(`/p2p/${c.peerId.toString()}`))
+            .filter((m) => !known.has(m.toString()));
+          return [...own, ...extra];
+        };
+      },
+    });
+    return factory(new Proxy(components, { get: (t, p) => (p === "addressManager" ? addressManager : (Reflect.get(t, p) as unknown)) }) as C);
+  };
+}
