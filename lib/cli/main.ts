@@ -85,14 +85,24 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode, 
   const discovery = dhtSetting(role, opts, bootstrapNode);
   const loaded = loadToken(opts, process.env, role.mode !== "relay");
   const token = loaded?.token;
-  const peers = [
-    ...opts.peer.map((p) => toPeerMultiaddr(p, "--peer")),
-    ...(token?.peers ?? []).map((p) => toPeerMultiaddr(p, `peer embedded in the network token (from ${loaded!.source})`)),
-  ];
+  const peers = opts.peer.map((p) => toPeerMultiaddr(p, "--peer"));
+  const tokenPeers = (token?.peers ?? []).map((p) => toPeerMultiaddr(p, `peer embedded in the network token (from ${loaded!.source})`));
   const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
   const log = createLogger(`entangle-${name}`);
-  const agent = new Agent({ role, token, p2pListen, peers, mdns: opts.mdns, noDirect: !opts.direct, healthListen, log, ...discovery, hop: !bootstrapNode });
+  const agent = new Agent({
+    role,
+    token,
+    p2pListen,
+    peers,
+    tokenPeers,
+    mdns: opts.mdns,
+    noDirect: !opts.direct,
+    healthListen,
+    log,
+    ...discovery,
+    hop: !bootstrapNode,
+  });
   try {
     await agent.start();
   } catch (err) {

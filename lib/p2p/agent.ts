@@ -28,6 +28,8 @@ export interface AgentConfig {
   token?: NetworkToken;
   p2pListen: Multiaddr[];
   peers: Multiaddr[];
+  /** peers embedded in the network token (dialed like `peers`; told apart in logs) */
+  tokenPeers?: Multiaddr[];
   mdns: boolean;
   /** Reachable only through relays: no direct listener, no direct addresses shared. */
   noDirect?: boolean;
@@ -90,7 +92,11 @@ export class Agent {
     const cutOff = connectionCutter(this.log);
     const discovery = new Discovery({
       node: this.node,
-      peers: [...this.cfg.peers, ...(this.cfg.bootstrap ?? [])],
+      peers: [
+        ...this.cfg.peers.map((addr) => ({ addr, via: "configured" as const })),
+        ...(this.cfg.tokenPeers ?? []).map((addr) => ({ addr, via: "token" as const })),
+        ...(this.cfg.bootstrap ?? []).map((addr) => ({ addr, via: "bootstrap" as const })),
+      ],
       rendezvousKey: this.keys?.rendezvous,
       noDirect: this.cfg.noDirect === true,
       isMember: (peer) => this.gate?.members.has(peer) ?? false,
@@ -117,6 +123,7 @@ export class Agent {
         metrics: this.metrics,
         log: this.log,
         onRefused: (peer) => discovery.backOff(peer, 15_000),
+        foundVia: (peer) => discovery.foundVia(peer) ?? "dialed us",
       });
       this.gate = gate;
       this.closers.push(() => gate.stop());
@@ -197,7 +204,11 @@ export class Agent {
     const relayed = this.node.getConnections(conn.remotePeer).some((c) => c !== conn && c.status === "open" && pathOf(c) === "relayed");
     if (!relayed) return;
     this.metrics.holePunch.labels("success").inc();
-    this.log.info({ peer: conn.remotePeer.toString(), addr: conn.remoteAddr.toString() }, "direct connection to a peer reached through a relay (hole punched)");
+    const peer = conn.remotePeer.toString();
+    this.log.info(
+      { peer, found: this.discovery?.foundVia(peer) ?? "dialed us", path, addr: conn.remoteAddr.toString() },
+      "direct connection to a peer reached through a relay (hole punched)",
+    );
   }
 
   async stop(): Promise<void> {

@@ -10,9 +10,14 @@ import { RENDEZVOUS_PROTOCOL, registerAndDiscover } from "./rendezvous.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
 
+/** How a member was found: a configured peer (--peer, ENTANGLE_PEERS), a peer embedded in the token,
+ * a DHT bootstrap node, a DHT provider record, a relay's rendezvous, mDNS; or it dialed us. */
+export type FoundVia = "configured" | "token" | "bootstrap" | "dht" | "rendezvous" | "mdns" | "dialed us";
+
 export interface DiscoveryOptions {
   node: Libp2p;
-  peers: Multiaddr[];
+  /** peers dialed and redialed, each with where it came from */
+  peers: Array<{ addr: Multiaddr; via: FoundVia }>;
   /** the token's rendezvous key; without it (relay mode) only configured peers are dialed */
   rendezvousKey?: Buffer;
   /** reachable only through relays: no direct addresses are registered */
@@ -25,6 +30,7 @@ export interface DiscoveryOptions {
 
 interface DialTarget {
   addr: Multiaddr;
+  via: FoundVia;
   peer?: string;
   nextAttempt: number;
   backoff: number;
@@ -39,10 +45,29 @@ export class Discovery {
   private readonly targets: DialTarget[];
   private running = false;
   private readonly o: DiscoveryOptions;
+  /** the first way each peer we dialed was found (bounded: oldest forgotten first) */
+  private readonly found = new Map<string, FoundVia>();
 
   constructor(o: DiscoveryOptions) {
     this.o = o;
-    this.targets = o.peers.map((addr) => ({ addr, peer: addr.getComponents().find((c) => c.name === "p2p")?.value, nextAttempt: 0, backoff: 500 }));
+    this.targets = o.peers.map(({ addr, via }) => ({
+      addr,
+      via,
+      peer: addr.getComponents().find((c) => c.name === "p2p")?.value,
+      nextAttempt: 0,
+      backoff: 500,
+    }));
+  }
+
+  /** How `peer` was found, if we dialed it; undefined for a peer that dialed us. */
+  foundVia(peer: string): FoundVia | undefined {
+    return this.found.get(peer);
+  }
+
+  private remember(peer: string, via: FoundVia): void {
+    if (this.found.has(peer)) return;
+    if (this.found.size >= 4096) this.found.delete(this.found.keys().next().value!);
+    this.found.set(peer, via);
   }
 
   /** Periodic: redial configured peers, refresh rendezvous on relays. Never overlaps itself. */
@@ -63,7 +88,8 @@ export class Discovery {
     for (const t of this.targets) if (t.peer === peer) t.nextAttempt = Date.now() + ms;
   }
 
-  dial(peer: PeerId, via: string): void {
+  dial(peer: PeerId, via: FoundVia): void {
+    this.remember(peer.toString(), via);
     this.o.node.dial(peer, { signal: AbortSignal.timeout(10_000) }).then(
       () => this.o.metrics.dials.labels("ok").inc(),
       (err: Error) => {
@@ -84,6 +110,7 @@ export class Discovery {
           const conn = await node.dial(t.addr, { signal: AbortSignal.timeout(5_000) });
           t.peer = conn.remotePeer.toString();
           t.backoff = 500;
+          this.remember(t.peer, t.via);
           metrics.dials.labels("ok").inc();
           log.debug({ addr: t.addr.toString(), peer: t.peer }, "connected to peer");
         } catch (err) {

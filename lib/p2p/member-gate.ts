@@ -25,6 +25,8 @@ export interface GateOptions {
   log: Logger;
   /** a peer of another network: its configured dial target backs off */
   onRefused(peer: string): void;
+  /** how a peer was found (discovery.ts FoundVia), for the log */
+  foundVia?(peer: string): string;
 }
 
 export class MemberGate {
@@ -105,7 +107,10 @@ export class MemberGate {
   private admit(peer: string, hello: Hello, conn: Connection): void {
     this.members.add(peer, hello.services);
     this.o.metrics.members.set(this.members.size);
-    this.o.log.info({ peer, provides: hello.services.includes(this.o.tag), path: pathOf(conn), encryption: conn.encryption }, "member authenticated");
+    this.o.log.info(
+      { peer, provides: hello.services.includes(this.o.tag), found: this.o.foundVia?.(peer), path: pathOf(conn), encryption: conn.encryption },
+      "member authenticated",
+    );
   }
 
   private refuse(conn: Connection, err: Error): void {
