@@ -23,6 +23,7 @@
 #   bash hack/natlab.sh up     idempotent; last line: ENTANGLE_BOOTSTRAP=<multiaddrs>
 #   bash hack/natlab.sh down   removes namespaces, processes, veths, nft tables, the route, the state dir
 #   bash hack/natlab.sh status
+#   bash hack/natlab.sh relay-stop|relay-start   kill the relay / start a new one (new identity, same address)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -151,7 +152,7 @@ start() {
 }
 
 alive() {
-  [ -f "$STATE/bootstrap" ] || return 1
+  [ -f "$STATE/bootstrap" ] && [ -f "$STATE/relay.pid" ] || return 1
   for f in "$STATE"/*.pid; do kill -0 "$(cat "$f")" 2>/dev/null || return 1; done
   for ns in $(namespaces); do ip netns list | grep -qw "^$ns" || return 1; done
 }
@@ -191,6 +192,26 @@ up() {
   echo "ENTANGLE_BOOTSTRAP=$(cat "$STATE/bootstrap")"
 }
 
+# the relay alone, for tests of its loss: stop kills it, start runs a new one (a new identity) at
+# the same address and prints its multiaddr
+relay_stop() {
+  [ -f "$STATE/relay.pid" ] || { log "no relay running"; return 1; }
+  local pid
+  pid=$(cat "$STATE/relay.pid")
+  kill -9 "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$STATE/relay.pid"
+  log "relay stopped"
+}
+
+relay_start() {
+  [ -f "$STATE/bootstrap" ] || { log "lab not up"; return 1; }
+  [ -f "$STATE/relay.pid" ] && kill -0 "$(cat "$STATE/relay.pid")" 2>/dev/null && { log "relay already running"; cat "$STATE/relay"; return 0; }
+  local id
+  id=$(start relay $INET agent relay --p2p-listen "$PREFIX.$RELAY_IP:$PORT" --bootstrap "$(cat "$STATE/bootstrap")") || return 1
+  echo "/ip4/$PREFIX.$RELAY_IP/tcp/$PORT/p2p/$id" | tee "$STATE/relay"
+}
+
 status() {
   if alive; then
     echo "up"
@@ -207,9 +228,11 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
+  relay-stop) relay_stop ;;
+  relay-start) relay_start ;;
   _build) build_net ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|relay-stop|relay-start" >&2
     exit 2
     ;;
 esac

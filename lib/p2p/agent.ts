@@ -147,7 +147,9 @@ export class Agent {
         if (gate.forget(evt.detail.toString())) this.log.info({ peer: evt.detail.toString() }, "member disconnected");
       });
       this.node.addEventListener("peer:discovery", (evt) => {
-        if (this.node.getConnections(evt.detail.id).length === 0) discovery.dial(evt.detail.id, "mdns");
+        // mDNS and the DHT both report peers here
+        const via = !this.cfg.mdns ? "dht" : this.cfg.dht === undefined ? "mdns" : "mdns or dht";
+        if (this.node.getConnections(evt.detail.id).length === 0) discovery.dial(evt.detail.id, via);
       });
       if (this.cfg.dht !== undefined) {
         const dht = new DhtDiscovery({

@@ -12,7 +12,7 @@ import type { Logger } from "./log.ts";
 
 /** How a member was found: a configured peer (--peer, ENTANGLE_PEERS), a peer embedded in the token,
  * a DHT bootstrap node, a DHT provider record, a relay's rendezvous, mDNS; or it dialed us. */
-export type FoundVia = "configured" | "token" | "bootstrap" | "dht" | "rendezvous" | "mdns" | "dialed us";
+export type FoundVia = "configured" | "token" | "bootstrap" | "dht" | "rendezvous" | "mdns" | "mdns or dht" | "dialed us";
 
 export interface DiscoveryOptions {
   node: Libp2p;

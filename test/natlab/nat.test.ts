@@ -1,15 +1,17 @@
 // Zero-config connectivity across NAT, in the NAT lab (issue 9): agents in sites behind NAT routers
 // know nothing but the token and the lab's bootstrap list. They find each other through the DHT
 // (provider records under token-derived keys), reach each other through the relay the DHT leads
-// them to, and carry bytes intact. Figures (time to first byte, bytes by path) are printed.
+// them to, punch a direct TCP connection where both NATs keep ports (a <-> b; lib/p2p/punch.ts),
+// and carry bytes intact. Figures (time to first byte, to the punched connection, bytes by path)
+// are printed.
 //
 //   natlab-a 192.168.10.2  (control link 10.254.1.2; the root namespace is 10.254.1.1)
 //   natlab-b 192.168.20.2  (10.254.2.2)     natlab-c 192.168.30.2 (10.254.3.2), random port mapping
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { AgentProcess, ENTANGLE } from "../helpers/agents.ts";
-import { echo, outcome, transfer, VerifyingTarget } from "../helpers/chaos.ts";
+import { allIntact, echo, outcome, recovery, transfer, underway, VerifyingTarget, type Outcome } from "../helpers/chaos.ts";
 
 const skip = inject("natlabSkip");
 const bootstrap = inject("natlabBootstrap");
@@ -58,6 +60,23 @@ async function metrics(site: Site, port: number): Promise<Record<string, number>
   return out;
 }
 
+/** Bytes both ways by path, from an agent's metrics. */
+function bytesByPath(m: Record<string, number>): { direct: number; relayed: number; share: number } {
+  const bytes = (path: string) =>
+    (m[`entangle_tunnel_bytes_total{direction="sent",path="${path}"}`] ?? 0) + (m[`entangle_tunnel_bytes_total{direction="received",path="${path}"}`] ?? 0);
+  const direct = bytes("direct");
+  const relayed = bytes("relayed");
+  return { direct, relayed, share: direct + relayed === 0 ? 0 : Math.round((1000 * direct) / (direct + relayed)) / 10 };
+}
+
+const punches = (m: Record<string, number>) =>
+  `${m['entangle_hole_punch_total{result="attempt"}'] ?? 0}/${m['entangle_hole_punch_total{result="success"}'] ?? 0}`;
+
+function relay(cmd: "relay-stop" | "relay-start"): void {
+  const r = spawnSync("bash", ["hack/natlab.sh", cmd], { encoding: "utf8", timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`hack/natlab.sh ${cmd} failed (${r.status}):\n${r.stderr}`);
+}
+
 /** Milliseconds from `since` until an echo through the tunnel at host:port comes back intact. */
 async function firstByte(host: string, port: number, since: number, limitMs: number): Promise<number> {
   while (performance.now() - since < limitMs) {
@@ -72,6 +91,8 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
   const service = "natlab-" + Math.random().toString(36).slice(2, 8);
   let target: VerifyingTarget;
   let expose: AgentProcess;
+  let con: AgentProcess;
+  let started = 0;
 
   beforeAll(async () => {
     target = await new VerifyingTarget(8 * MiB, "10.254.1.1").start();
@@ -84,8 +105,9 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
 
   it("expose in natlab-a, connect in natlab-b: found on the DHT, bytes intact both ways, time to first byte measured", async () => {
     const t0 = performance.now();
-    expose = agentIn("a", token, ["agent", "expose", "--service", service, "--target", `10.254.1.1:${target.port}`]);
-    const con = connectIn("b", token, service, 9000);
+    started = Date.now();
+    expose = agentIn("a", token, ["agent", "expose", "--service", service, "--target", `10.254.1.1:${target.port}`, "--health-listen", `${SITES.a.ctl}:9200`]);
+    con = connectIn("b", token, service, 9000);
     const ms = await firstByte(SITES.b.ctl, 9000, t0, 90_000);
     const found = await con.waitMsg("first provider found on the DHT", 90_000);
     // the provider was found by the DHT, through keys only members can compute
@@ -98,17 +120,44 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     expect(ts.every((t) => t.ok)).toBe(true);
 
     const m = await metrics("b", 9000);
-    const bytes = (path: string) =>
-      (m[`entangle_tunnel_bytes_total{direction="sent",path="${path}"}`] ?? 0) + (m[`entangle_tunnel_bytes_total{direction="received",path="${path}"}`] ?? 0);
-    const direct = bytes("direct");
-    const relayed = bytes("relayed");
+    const { direct, relayed, share } = bytesByPath(m);
     expect(direct + relayed).toBeGreaterThan(8 * MiB);
     expect(m.entangle_provider_discovery_seconds).toBeCloseTo(Number(found.seconds), 2);
-    const share = Math.round((1000 * direct) / (direct + relayed)) / 10;
+    // how each end found the other: the connecting member by the DHT or the relay's rendezvous
+    // (token-derived keys both), the exposing one was dialed
+    expect(["dht", "rendezvous"]).toContain(auth.found);
+    const conId = (await con.waitMsg("agent started")).peerId;
+    const exposeAuth = await expose.waitFor((l) => l.msg === "member authenticated" && l.peer === conId);
+    expect(exposeAuth.found).toBe("dialed us");
     process.stderr.write(
-      `[natlab] a->b: first byte ${ms} ms after both agents started (provider found on the DHT after ${found.seconds} s, ` +
-        `member reached ${auth.path}); ${share}% of ${((direct + relayed) / MiB).toFixed(1)} MiB direct; ` +
-        `hole punching: ${m['entangle_hole_punch_total{result="attempt"}'] ?? 0} attempts, ${m['entangle_hole_punch_total{result="success"}'] ?? 0} successes\n`,
+      `[natlab] a->b: first byte ${ms} ms after both agents started (provider found on the DHT after ${found.seconds} s; ` +
+        `b found a by ${String(auth.found)}, first reached ${String(auth.path)}; a: ${String(exposeAuth.found)}, ${String(exposeAuth.path)}); ` +
+        `${share}% of ${((direct + relayed) / MiB).toFixed(1)} MiB direct; hole punching (attempts/successes): b ${punches(m)}\n`,
+    );
+  });
+
+  it("at least 90% of the bytes between natlab-a and natlab-b go direct after hole punching", async () => {
+    // DCUtR over the relayed connection: both NATs keep ports, both sides dial from one port
+    const exposeId = (await expose.waitMsg("agent started")).peerId;
+    const punched = await con.waitFor((l) => l.msg === "direct connection to a peer reached through a relay (hole punched)" && l.peer === exposeId, 60_000);
+    expect(punched.path).toBe("direct");
+    // the punched connection joins the routers' public addresses, each at its dialing port
+    expect(String(punched.addr)).toMatch(/^\/ip4\/100\.128\.0\.11\/tcp\/\d+\/p2p\//);
+    const ts = [transfer(target, 9000, "up", 8 * MiB, SITES.b.ctl), transfer(target, 9000, "down", 8 * MiB, SITES.b.ctl)];
+    const o = await outcome(ts);
+    expect(o.completed, o.summary).toBe(2);
+    expect(ts.every((t) => t.ok)).toBe(true);
+    const m = await metrics("b", 9000);
+    const ma = await metrics("a", 9100);
+    const { direct, relayed, share } = bytesByPath(m);
+    const shareA = bytesByPath(ma).share;
+    // every byte of the agents' lives, the first echo (through the relay, before the punch) included
+    expect(share).toBeGreaterThanOrEqual(90);
+    expect(shareA).toBeGreaterThanOrEqual(90);
+    expect(m['entangle_hole_punch_total{result="success"}'] ?? 0).toBeGreaterThanOrEqual(1);
+    process.stderr.write(
+      `[natlab] a<->b hole punched ${Number(punched.time) - started} ms after the agents started (${String(punched.addr)}; b found a by ${String(punched.found)}); ` +
+        `${share}% of b's ${((direct + relayed) / MiB).toFixed(1)} MiB direct, ${shareA}% of a's; hole punching (attempts/successes): b ${punches(m)}, a ${punches(ma)}\n`,
     );
   });
 
@@ -124,7 +173,12 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     expect(o.completed, `${o.summary}\n--- connect (c):\n${tail(con)}\n--- expose (a):\n${tail(expose)}`).toBe(2);
     const m = await metrics("c", 9000);
     expect(m['entangle_tunnel_bytes_total{direction="sent",path="relayed"}']).toBeGreaterThan(MiB);
-    process.stderr.write(`[natlab] a->c: first byte ${ms} ms after the agent started, member reached ${auth.path}\n`);
+    // random ports: no two observers agree on c's mapping, so no punch can succeed
+    expect(m['entangle_hole_punch_total{result="success"}'] ?? 0).toBe(0);
+    process.stderr.write(
+      `[natlab] a->c: first byte ${ms} ms after the agent started, c found a by ${String(auth.found)}, reached ${String(auth.path)}; ` +
+        `${bytesByPath(m).share}% direct; hole punching (attempts/successes): c ${punches(m)}\n`,
+    );
   });
 
   it("an agent with another token in natlab-b learns nothing usable and reaches nothing", async () => {
@@ -146,10 +200,39 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     expect(expose.lines.some((l) => l.msg === "member authenticated" && l.peer === strangerId)).toBe(false);
   });
 
-  // Not yet: TCP hole punching. DCUtR needs each side's public address (router IP and mapped
-  // port) confirmed, and both sides to dial from their listening port (SO_REUSEPORT on the
-  // outgoing socket) so the routers' mappings match; @libp2p/tcp dials from an ephemeral port and
-  // AutoNAT cannot confirm an address behind a NAT that drops unsolicited SYNs, so the members stay
-  // on the relay. See README "NAT and discovery".
-  it.todo("at least 90% of the bytes between natlab-a and natlab-b go direct after hole punching");
+  // last: it takes the lab's relay down (and brings a new one up)
+  let cut: Outcome | undefined;
+  it("killing the relay mid-transfer does not lose the direct tunnel (a-b), and the relayed one (a-c) comes back", async () => {
+    const direct = [transfer(target, 9000, "up", 16 * MiB, SITES.b.ctl), transfer(target, 9000, "down", 16 * MiB, SITES.b.ctl)];
+    const relayed = [transfer(target, 9000, "down", 16 * MiB, SITES.c.ctl)];
+    await underway([...direct, ...relayed], 2 * MiB);
+    const t0 = performance.now();
+    relay("relay-stop");
+    const od = await outcome(direct);
+    expect(od.completed, od.summary).toBe(2);
+    expect(direct.every((t) => t.ok)).toBe(true);
+    // the relayed transfer is cut with its circuit (never corrupted); how it ends: next test
+    cut = await outcome(relayed);
+    expect(cut.completed, cut.summary).toBe(0);
+    expect(cut.corrupt).toBe(0);
+    const down = Math.round(performance.now() - t0);
+    // a new relay (a new identity, the same address): both members find it and c reaches a again
+    relay("relay-start");
+    const back = await recovery(9000, t0, SITES.c.ctl, 150_000);
+    await allIntact(target, 9000, SITES.c.ctl, MiB, 5);
+    expect(await echo(9000, 4096, SITES.b.ctl)).toBe(true);
+    process.stderr.write(
+      `[natlab] relay killed mid-transfer: a<->b direct transfers ${od.summary}; a->c relayed ${cut.summary} (${down} ms); ` +
+        `a->c back ${back} ms after the kill, through the new relay\n`,
+    );
+  });
+
+  // Known bug (not in Entangle's code): when a relayed connection's transport ends (the relay
+  // died), @libp2p/utils' muxer calls onTransportClosed() without an error, so every stream on it
+  // closes its readable end as if the remote had sent FIN: the tunnel ends the client's socket
+  // cleanly after fewer bytes (seen: 3.5 of 16 MiB, clean EOF). A cut must be an error (reset).
+  it.fails("a relayed transfer cut by the relay's death ends with an error, not a clean end after fewer bytes (fails: silent truncation)", () => {
+    expect(cut, "the relay-kill test did not run").toBeDefined();
+    expect(cut!.truncated, cut!.summary).toEqual([]);
+  });
 });
