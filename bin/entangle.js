@@ -19,6 +19,9 @@ if (major < 22) {
 } else {
   const parent = Number(process.env.ENTANGLE_PARENT_PID);
   if (parent > 0) setInterval(() => process.ppid !== parent && process.exit(1), 500).unref();
+  // libp2p makes a debug logger per stream, and each asked isatty() (a system call) to choose
+  // colours unless told: not per tunnel connection, please
+  process.env.DEBUG_COLORS ??= "no";
   const { main } = await import("../lib/cli/main.ts");
   await main(process.argv.slice(2));
 }

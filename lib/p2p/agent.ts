@@ -12,7 +12,7 @@ import { AUTH_PROTOCOL } from "./membership.ts";
 import { RENDEZVOUS_PROTOCOL, RendezvousTable, serveRendezvous } from "./rendezvous.ts";
 import { Discovery, mdnsServiceTag } from "./discovery.ts";
 import { connectionCutter, MemberGate } from "./member-gate.ts";
-import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, type TunnelOptions } from "./tunnels.ts";
+import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, warmStreams, type TunnelOptions } from "./tunnels.ts";
 import { DhtDiscovery } from "./dht.ts";
 import { createMetrics, pathOf, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
@@ -135,7 +135,9 @@ export class Agent {
         cutOff,
         metrics: this.metrics,
         log: this.log,
+        warm: role.mode === "connect" ? warmStreams(this.node) : undefined,
       };
+      if (tunnels.warm !== undefined) this.closers.push(() => tunnels.warm!.close());
       await this.node.handle(AUTH_PROTOCOL, (stream, conn) => gate.respond(stream, conn), handlerOpts);
       if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOL, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
       this.node.addEventListener("connection:open", (evt) => {
@@ -144,6 +146,7 @@ export class Agent {
         this.countPath(evt.detail);
       });
       this.node.addEventListener("peer:disconnect", (evt) => {
+        tunnels.warm?.drop(evt.detail.toString());
         if (gate.forget(evt.detail.toString())) this.log.info({ peer: evt.detail.toString() }, "member disconnected");
       });
       this.node.addEventListener("peer:discovery", (evt) => {

@@ -13,6 +13,7 @@ import type { ConnectionCutter } from "./member-gate.ts";
 import { bigReads, pipeSocketStream } from "./pipe.ts";
 import { pathOf, type Metrics, type Path } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
+import { WARM_MAX_AGE_MS, WarmStreams, type Warm } from "./warm-streams.ts";
 import type { Logger } from "./log.ts";
 
 export const TUNNEL_PROTOCOL = "/entangle/tunnel/1.0.0";
@@ -23,6 +24,8 @@ const STATUS_TEXT = ["ok", "service not provided by this peer", "target unreacha
 
 const WAIT_FOR_PROVIDER_MS = 5_000;
 const OPEN_TIMEOUT_MS = 10_000;
+/** how long the exposing side waits for the tag: longer than a warm stream stays ready */
+const TAG_WAIT_MS = 2 * WARM_MAX_AGE_MS;
 
 export interface TunnelOptions {
   node: Libp2p;
@@ -34,6 +37,8 @@ export interface TunnelOptions {
   cutOff: ConnectionCutter;
   metrics: Metrics;
   log: Logger;
+  /** connect side: negotiated streams kept ready per provider */
+  warm?: WarmStreams<Connection>;
 }
 
 /** Expose side: one inbound stream = one TCP connection to the target. */
@@ -51,7 +56,7 @@ export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: St
       await reply(Status.NOT_A_MEMBER).catch(() => {});
       return void stream.abort(new Error("not a member"));
     }
-    const tag = Buffer.from((await bytes.read({ bytes: 32, signal: AbortSignal.timeout(OPEN_TIMEOUT_MS) })).subarray()).toString("hex");
+    const tag = Buffer.from((await bytes.read({ bytes: 32, signal: AbortSignal.timeout(TAG_WAIT_MS) })).subarray()).toString("hex");
     if (tag !== o.tag) {
       o.metrics.tunnels.labels("unknown_service").inc();
       await reply(Status.UNKNOWN_SERVICE);
@@ -128,16 +133,46 @@ export function pickConnection(conns: Connection[]): Connection | undefined {
   return open.find((c) => pathOf(c) === "direct") ?? open[0];
 }
 
-async function openTunnel(o: TunnelOptions, peer: string): Promise<{ stream: Stream; path: Path }> {
-  const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
+/** The tunnel streams a connect side keeps ready, over the connection a new tunnel would use. */
+export function warmStreams(node: Libp2p): WarmStreams<Connection> {
+  return new WarmStreams<Connection>({
+    open: (peer) => negotiate(node, peer, AbortSignal.timeout(OPEN_TIMEOUT_MS)),
+    current: (peer, conn) => pickConnection(node.getConnections(peerIdFromString(peer))) === conn,
+  });
+}
+
+/** A negotiated tunnel stream to the peer (no tag sent yet). */
+async function negotiate(node: Libp2p, peer: string, signal: AbortSignal): Promise<Warm<Connection>> {
   const id = peerIdFromString(peer);
-  const conn = pickConnection(o.node.getConnections(id)) ?? (await o.node.dial(id, { signal }));
+  const conn = pickConnection(node.getConnections(id)) ?? (await node.dial(id, { signal }));
   const stream = await conn.newStream(TUNNEL_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
+  return { stream, conn, openedAt: Date.now() };
+}
+
+/** The provider answered with a status other than OK: another stream to it would get the same. */
+class Refused extends Error {}
+
+async function openTunnel(o: TunnelOptions, peer: string): Promise<{ stream: Stream; path: Path }> {
+  const warm = o.warm?.take(peer);
+  if (warm !== undefined) {
+    try {
+      return await requestService(o, warm, AbortSignal.timeout(OPEN_TIMEOUT_MS));
+    } catch (err) {
+      if (err instanceof Refused) throw err;
+      // the ready stream went stale (e.g. the provider restarted): a fresh one decides
+    }
+  }
+  const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
+  return requestService(o, await negotiate(o.node, peer, signal), signal);
+}
+
+/** Send the service tag and wait for the provider's status byte. */
+async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connection>, signal: AbortSignal): Promise<{ stream: Stream; path: Path }> {
   const bytes = byteStream(stream);
   try {
     await bytes.write(Buffer.from(o.tag, "hex"), { signal });
     const status = (await bytes.read({ bytes: 1, signal })).get(0);
-    if (status !== Status.OK) throw new Error(STATUS_TEXT[status] ?? `status ${status}`);
+    if (status !== Status.OK) throw new Refused(STATUS_TEXT[status] ?? `status ${status}`);
     return { stream: bytes.unwrap(), path: pathOf(conn) };
   } catch (err) {
     stream.abort(err as Error);

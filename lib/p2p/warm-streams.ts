@@ -1,0 +1,126 @@
+// Warm tunnel streams. Opening a libp2p stream costs a multistream-select round trip and a peer
+// store write on each side before the tunnel's own tag/status round trip, so a new client used to
+// wait for three round trips. The connect side keeps one negotiated stream per provider ready
+// (the wire protocol is unchanged: the tag is simply sent later), so a client waits for one.
+import type { Stream } from "@libp2p/interface";
+
+export interface Warm<C> {
+  stream: Stream;
+  /** the connection it was opened on */
+  conn: C;
+  openedAt: number;
+}
+
+export interface WarmStreamsOptions<C> {
+  open(peer: string): Promise<Warm<C>>;
+  /** still the connection a new tunnel to this peer should use (e.g. not relayed once direct) */
+  current(peer: string, conn: C): boolean;
+  /** streams per peer kept ready */
+  size?: number;
+  /** a ready stream is replaced after this long (the exposing side waits longer for its tag) */
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+export const WARM_MAX_AGE_MS = 30_000;
+
+export class WarmStreams<C> {
+  private readonly ready = new Map<string, Array<Warm<C>>>();
+  private readonly opening = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  private readonly o: WarmStreamsOptions<C>;
+
+  constructor(options: WarmStreamsOptions<C>) {
+    this.o = options;
+  }
+
+  /** A ready stream to the peer, if one is still usable; starts warming the next one either way. */
+  take(peer: string): Warm<C> | undefined {
+    const list = this.ready.get(peer) ?? [];
+    let found: Warm<C> | undefined;
+    while (found === undefined && list.length > 0) {
+      const w = list.shift()!;
+      if (this.usable(peer, w)) found = w;
+      else discard(w);
+    }
+    this.fill(peer);
+    return found;
+  }
+
+  /** Forget a peer (it disconnected): its ready streams are closed and not replaced. */
+  drop(peer: string): void {
+    for (const w of this.ready.get(peer) ?? []) discard(w);
+    this.ready.delete(peer);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const peer of [...this.ready.keys()]) this.drop(peer);
+  }
+
+  private usable(peer: string, w: Warm<C>): boolean {
+    const s = w.stream;
+    return (
+      s.status === "open" &&
+      s.readStatus === "readable" &&
+      s.writeStatus === "writable" &&
+      this.now() - w.openedAt < this.maxAge() &&
+      this.o.current(peer, w.conn)
+    );
+  }
+
+  private fill(peer: string): void {
+    const want = (this.o.size ?? 1) - (this.ready.get(peer)?.length ?? 0) - (this.opening.get(peer) ?? 0);
+    for (let i = 0; i < want && !this.closed; i++) {
+      this.opening.set(peer, (this.opening.get(peer) ?? 0) + 1);
+      this.o
+        .open(peer)
+        .then((w) => {
+          if (this.closed) return discard(w);
+          const list = this.ready.get(peer) ?? [];
+          list.push(w);
+          this.ready.set(peer, list);
+          this.expireLater(peer, w);
+        })
+        // a peer that cannot be reached now is not retried here: the next client tries it anyway
+        .catch(() => {})
+        .finally(() => {
+          const left = (this.opening.get(peer) ?? 1) - 1;
+          if (left > 0) this.opening.set(peer, left);
+          else this.opening.delete(peer);
+        });
+    }
+  }
+
+  /** Replace a stream nobody took before it ages out, so even rare clients find one ready. */
+  private expireLater(peer: string, w: Warm<C>): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      const list = this.ready.get(peer);
+      const i = list?.indexOf(w) ?? -1;
+      if (list === undefined || i < 0) return;
+      list.splice(i, 1);
+      const alive = w.stream.status === "open" && this.o.current(peer, w.conn);
+      discard(w);
+      if (alive) this.fill(peer);
+    }, this.maxAge());
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private maxAge(): number {
+    return this.o.maxAgeMs ?? WARM_MAX_AGE_MS;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+}
+
+function discard<C>(w: Warm<C>): void {
+  // a clean close before any tag: the exposing side ends that stream without a target
+  if (w.stream.status === "open") w.stream.close().catch(() => w.stream.abort(new Error("warm stream discarded")));
+}
