@@ -7,12 +7,24 @@ import { toPeerMultiaddr } from "../p2p/addr.ts";
 
 export type SecretCheck = { ok: true; token: string } | { ok: false; reason: "SecretNotFound" | "SecretKeyMissing" | "InvalidToken"; message: string };
 
+/** A check's outcome without the token: what a cache may keep (never a Secret's data). */
+export type SecretOutcome = { ok: true } | Extract<SecretCheck, { ok: false }>;
+
+export function outcomeOf(check: SecretCheck): SecretOutcome {
+  return check.ok ? { ok: true } : check;
+}
+
+/** A deleted Secret's outcome. */
+export function secretNotFound(namespace: string, name: string): SecretOutcome {
+  return { ok: false, reason: "SecretNotFound", message: `Secret ${namespace}/${name} not found` };
+}
+
 export async function checkTokenSecret(namespace: string, name: string): Promise<SecretCheck> {
   let secret: kind.Secret;
   try {
     secret = await K8s(kind.Secret).InNamespace(namespace).Get(name);
   } catch (err) {
-    if (notFound(err)) return { ok: false, reason: "SecretNotFound", message: `Secret ${namespace}/${name} not found` };
+    if (notFound(err)) return secretNotFound(namespace, name) as SecretCheck;
     throw err;
   }
   return tokenFromSecret(secret, namespace, name);
