@@ -2,6 +2,7 @@
 import { Capability, a } from "pepr";
 import { Entanglement } from "../lib/crds/index.ts";
 import {
+  forgetEntanglement,
   reconcileEntanglement,
   reconcileOwnerOf,
   reconcileOwnerOfPod,
@@ -24,18 +25,30 @@ const { When } = Entangle;
 When(Entanglement)
   .IsCreatedOrUpdated()
   .Reconcile((cr) => reconcileEntanglement(cr));
+// the controller's caches (issue 11) forget a deleted Entanglement, Deployment or Pod
+When(Entanglement)
+  .IsDeleted()
+  .Watch((cr) => forgetEntanglement(cr));
 
 // the agent Deployment's availability feeds the Entanglement's Ready condition
 When(a.Deployment)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((dep) => reconcileOwnerOf(dep));
+When(a.Deployment)
+  .IsDeleted()
+  .WithLabel("app.kubernetes.io/managed-by", "entangle")
+  .Watch((dep, phase) => reconcileOwnerOf(dep, phase));
 
 // its pods' container statuses say why an agent exits (its termination message)
 When(a.Pod)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((pod) => reconcileOwnerOfPod(pod));
+When(a.Pod)
+  .IsDeleted()
+  .WithLabel("app.kubernetes.io/managed-by", "entangle")
+  .Watch((pod, phase) => reconcileOwnerOfPod(pod, phase));
 
 // spec.serviceRef: its Service created, changed or deleted after the Entanglement
 When(a.Service)
@@ -43,7 +56,7 @@ When(a.Service)
   .Watch((svc) => reconcileUsersOfService(svc));
 When(a.Service)
   .IsDeleted()
-  .Watch((svc) => reconcileUsersOfService(svc));
+  .Watch((svc, phase) => reconcileUsersOfService(svc, phase));
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status.
 // Every Secret of the cluster comes by (a watch cannot select "Secrets some CR names"); each
@@ -54,7 +67,7 @@ When(a.Secret)
   .Watch((s) => reconcileUsersOfSecret(s));
 When(a.Secret)
   .IsDeleted()
-  .Watch((s) => reconcileUsersOfSecret(s));
+  .Watch((s, phase) => reconcileUsersOfSecret(s, phase));
 
 When(a.Pod)
   .IsCreated()

@@ -9,35 +9,67 @@ import { resolveServiceRef, type ServiceRefTarget } from "../render/service-ref.
 import { agentFailure, type AgentFailure } from "./agent-failure.ts";
 import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
-import { checkTokenSecret } from "../k8s/secrets.ts";
+import { checkTokenSecret, outcomeOf, secretNotFound, tokenFromSecret, type SecretOutcome } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 import { coalesce } from "./serialize.ts";
 import { apiMessage, notFound } from "../k8s/api.ts";
 import { agentReady, nextEntanglementStatus, readyEvent, type Ready } from "./entanglement-status.ts";
 import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
 import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Links, type Outcome } from "./memory.ts";
+import { AgentPods, InFlight, ObjectCache } from "./caches.ts";
 
 /** What the controller saw and did last, per Entanglement (lib/controller/memory.ts). */
 const memory = new ControllerMemory();
 
+// What the watches delivered (lib/controller/caches.ts), by "namespace/name": a reconcile reads
+// the API only for what they have never seen (issue 11).
+/** the last Entanglement its watch (or our status write) delivered */
+const crs = new ObjectCache<Entanglement>();
+/** our agent Deployments (the managed Deployment watch, our applies); a user's is never kept */
+const deployments = new ObjectCache<kind.Deployment>();
+/** Services: ours, and every name a reconcile asked about (null: absent); the Service watch sees all */
+const services = new ObjectCache<kind.Service>();
+/** the token Secrets' check outcomes (never their data); the Secret watch sees all */
+const secrets = new Map<string, SecretOutcome>();
+/** the agents' pods, for their failures (the managed Pod watch) */
+const pods = new AgentPods();
+const reads = new InFlight();
+
+const MANAGED_BY_KEY = Object.keys(MANAGED_BY)[0];
+const MANAGED_BY_VALUE = Object.values(MANAGED_BY)[0];
+const managed = (obj: { metadata?: { labels?: Record<string, string> } }) => obj.metadata?.labels?.[MANAGED_BY_KEY] === MANAGED_BY_VALUE;
+const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) => ControllerMemory.key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
+/** Pepr's watch phase of a deletion */
+const DELETED = "DELETED";
+
 export function reconcileEntanglement(event: Entanglement, cfg: ModuleConfig = moduleConfig()): Promise<void> {
   const namespace = event.metadata?.namespace ?? "";
   const name = event.metadata?.name ?? "";
+  const key = ControllerMemory.key(namespace, name);
+  // a watch event's object is the current one when its reconcile starts (reconcileByName's has no version)
+  // (a watch's initial list serves its items without apiVersion and kind: our Events name them)
+  if (event.metadata?.resourceVersion !== undefined) crs.observe(key, { apiVersion: "entangle.kairos.io/v1alpha1", kind: "Entanglement", ...event });
   // the echo of our own status write (or the very state the last reconcile read): nothing new
   if (isEcho(memory.outcome(namespace, name), event.metadata?.resourceVersion)) return Promise.resolve();
-  return coalesce(ControllerMemory.key(namespace, name), () => reconcileNow(event, cfg));
+  return coalesce(key, () => reconcileNow(namespace, name, cfg));
 }
 
-async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<void> {
-  // Watch events queue up (the CR's own, its Deployment's, its Secret's): work from the
-  // current object, not the event's copy, so a stale status is neither rewritten nor re-announced.
-  const cr = await latest(event);
+/** The Entanglement was deleted: nothing of it is kept. */
+export function forgetEntanglement(event: Entanglement): void {
+  crs.forget(keyOf(event));
+  memory.forget(event.metadata?.namespace ?? "", event.metadata?.name ?? "");
+}
+
+async function reconcileNow(namespace: string, name: string, cfg: ModuleConfig): Promise<void> {
+  // Watch events queue up (the CR's own, its Deployment's, its Secret's): work from the last
+  // object the CR's watch delivered when this run starts (coalesce joins the later ones to it),
+  // so a stale status is neither rewritten nor re-announced; read it only when none came.
+  const cr = await latest(namespace, name);
   if (!cr || cr.metadata?.deletionTimestamp) {
-    memory.forget(event.metadata!.namespace!, event.metadata!.name!);
+    crs.forget(ControllerMemory.key(namespace, name));
+    memory.forget(namespace, name);
     return;
   }
-  const namespace = cr.metadata!.namespace!;
-  const name = cr.metadata!.name!;
   const generation = cr.metadata?.generation;
   memory.note(namespace, name, { secretRef: cr.spec?.secretRef, serviceRef: cr.spec?.serviceRef, instance: objectName("", name) });
   // until this reconcile has written its status, every related event counts
@@ -57,8 +89,8 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
   let outcome: Omit<Outcome, "resourceVersion"> | undefined;
   try {
     // never take over (and, through the ownerReference, later delete) an object we did not create
-    const existing = await current(kind.Deployment, namespace, rendered.deployment.metadata!.name!);
-    const existingService = rendered.service ? await current(kind.Service, namespace, rendered.service.metadata!.name!) : undefined;
+    const existing = await currentDeployment(namespace, rendered.deployment.metadata!.name!);
+    const existingService = rendered.service ? await currentService(namespace, rendered.service.metadata!.name!) : undefined;
     const conflict =
       notOurs(existing, cr.metadata?.uid, "Deployment") ?? (rendered.service ? notOurs(existingService, cr.metadata?.uid, "Service") : undefined);
     if (conflict) {
@@ -78,13 +110,20 @@ async function reconcileNow(event: Entanglement, cfg: ModuleConfig): Promise<voi
     // written only when it differs from what is there (lib/k8s/unchanged.ts); the apply answers
     // with the whole object, status included: no second read
     const desired = withAppliedHash(rendered.deployment);
-    const deployment = needsApply(desired, existing) ? await K8s(kind.Deployment).Apply(desired as kind.Deployment, { force: true }) : existing!;
+    let deployment = existing!;
+    if (needsApply(desired, existing)) {
+      deployment = await K8s(kind.Deployment).Apply(desired as kind.Deployment, { force: true });
+      deployments.observe(keyOf(deployment), deployment);
+    }
     if (rendered.service) {
       const service = withAppliedHash(rendered.service);
-      if (needsApply(service, existingService)) await K8s(kind.Service).Apply(service as kind.Service, { force: true });
+      if (needsApply(service, existingService)) {
+        const applied = await K8s(kind.Service).Apply(service as kind.Service, { force: true });
+        services.observe(keyOf(applied), applied);
+      }
     } else await deleteStaleService(cr, serviceName(cr.metadata!.name!));
 
-    const secret = await checkTokenSecret(namespace, cr.spec!.secretRef);
+    const secret = await tokenSecret(namespace, cr.spec!.secretRef);
     const readyReplicas = deployment.status?.readyReplicas ?? 0;
     const available = deployment.status?.conditions?.find((c) => c.type === "Available")?.status === "True";
     const failure = await failedAgent(cr);
@@ -105,7 +144,7 @@ async function lookUpServiceRef(cr: Entanglement): Promise<ServiceRefTarget | un
   const spec = cr.spec;
   if (spec?.serviceRef === undefined || spec.inbound === true) return undefined;
   const namespace = cr.metadata!.namespace!;
-  const service = await current(kind.Service, namespace, spec.serviceRef);
+  const service = await currentService(namespace, spec.serviceRef);
   return resolveServiceRef({ name: spec.serviceRef, namespace, port: spec.port }, service);
 }
 
@@ -115,13 +154,14 @@ async function lookUpServiceRef(cr: Entanglement): Promise<ServiceRefTarget | un
  */
 async function deleteStaleService(cr: Entanglement, name: string): Promise<void> {
   const namespace = cr.metadata!.namespace!;
-  const svc = await current(kind.Service, namespace, name);
+  const svc = await currentService(namespace, name);
   if (svc && !notOurs(svc, cr.metadata?.uid, "Service")) {
     try {
       await K8s(kind.Service).InNamespace(namespace).Delete(name);
     } catch (err) {
       if (!notFound(err)) throw err;
     }
+    services.absent(ControllerMemory.key(namespace, name));
   }
 }
 
@@ -130,20 +170,60 @@ async function deleteStaleService(cr: Entanglement, name: string): Promise<void>
  * Best effort: a module installed without pods list/watch still reconciles, only less precisely.
  */
 async function failedAgent(cr: Entanglement): Promise<AgentFailure | undefined> {
-  try {
-    const pods = await K8s(kind.Pod)
-      .InNamespace(cr.metadata!.namespace!)
-      .WithLabel(ENTANGLEMENT_LABEL, objectName("", cr.metadata!.name!))
-      .WithLabel(Object.keys(MANAGED_BY)[0], Object.values(MANAGED_BY)[0])
-      .Get();
-    return agentFailure(pods.items);
-  } catch (err) {
-    Log.warn({ err: apiMessage(err), name: cr.metadata?.name }, "cannot list the agent's pods");
-    return undefined;
+  const namespace = cr.metadata!.namespace!;
+  // from the managed Pod watch; the namespace's managed pods listed once first, as after a
+  // module restart that watch may not have delivered them yet
+  if (!pods.complete(namespace)) {
+    try {
+      await reads.run(`pods/${namespace}`, async () => {
+        const list = await K8s(kind.Pod).InNamespace(namespace).WithLabel(MANAGED_BY_KEY, MANAGED_BY_VALUE).Get();
+        pods.listed(
+          namespace,
+          list.items.flatMap((pod) => {
+            const instance = pod.metadata?.labels?.[ENTANGLEMENT_LABEL];
+            return instance ? [{ instance, pod: pod as Parameters<AgentPods["observe"]>[2] }] : [];
+          }),
+        );
+      });
+    } catch (err) {
+      Log.warn({ err: apiMessage(err), name: cr.metadata?.name }, "cannot list the agent's pods");
+      return undefined;
+    }
   }
+  return agentFailure(pods.of(namespace, objectName("", cr.metadata!.name!)));
 }
 
-async function current<T extends kind.Deployment | kind.Service>(model: new () => T, namespace: string, name: string): Promise<T | undefined> {
+/** Our Deployment of that name from the watch; else read: it may be a user's (never kept). */
+async function currentDeployment(namespace: string, name: string): Promise<kind.Deployment | undefined> {
+  const key = ControllerMemory.key(namespace, name);
+  if (deployments.known(key)) return deployments.get(key);
+  const read = await reads.run(`deployments/${key}`, () => get(kind.Deployment, namespace, name));
+  // one the managed watch will follow; absent or a user's: asked again next time
+  if (read && managed(read)) deployments.fill(key, read);
+  return read;
+}
+
+/** A Service from the watch (it sees every Service: absence is known too); else read and keep. */
+async function currentService(namespace: string, name: string): Promise<kind.Service | undefined> {
+  const key = ControllerMemory.key(namespace, name);
+  if (services.known(key)) return services.get(key);
+  const read = await reads.run(`services/${key}`, () => get(kind.Service, namespace, name));
+  services.fill(key, read ?? null);
+  return read;
+}
+
+/** The token Secret's check outcome, from its watch; read once when never seen. */
+async function tokenSecret(namespace: string, name: string): Promise<SecretOutcome> {
+  const key = ControllerMemory.key(namespace, name);
+  const known = secrets.get(key);
+  if (known) return known;
+  const outcome = outcomeOf(await reads.run(`secrets/${key}`, () => checkTokenSecret(namespace, name)));
+  // a watch event that came meanwhile is newer
+  if (!secrets.has(key)) secrets.set(key, outcome);
+  return outcome;
+}
+
+async function get<T extends kind.Deployment | kind.Service | Entanglement>(model: new () => T, namespace: string, name: string): Promise<T | undefined> {
   try {
     return await K8s(model).InNamespace(namespace).Get(name);
   } catch (err) {
@@ -174,6 +254,7 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
     metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
     status: { ...status, lastError: status.lastError ?? null } as unknown as EntanglementStatus,
   });
+  if (written?.metadata) crs.observe(keyOf(written), written);
   const event = readyEvent(cr.status, ready);
   if (event) await emitEvent(cr, event, ready.reason, ready.message);
   return written?.metadata?.resourceVersion;
@@ -183,33 +264,64 @@ async function writeStatus(cr: Entanglement, ready: Condition, extra: Partial<En
  * Re-reconciles the Entanglement owning a Deployment we manage, when its spec (edited by
  * someone) or its availability changed since the last reconcile.
  */
-export async function reconcileOwnerOf(obj: kind.Deployment): Promise<void> {
+export async function reconcileOwnerOf(obj: kind.Deployment, phase?: string): Promise<void> {
+  if (phase === DELETED) deployments.forget(keyOf(obj));
+  // a watch's initial list serves its items without apiVersion and kind (needsApply compares them)
+  else deployments.observe(keyOf(obj), { apiVersion: "apps/v1", kind: "Deployment", ...obj });
   const owner = obj.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
   const namespace = obj.metadata?.namespace;
   if (!owner || !namespace) return;
+  if (phase === DELETED) return restoreFor(namespace, owner.name);
   if (!deploymentMatters(memory.outcome(namespace, owner.name), deploymentView(obj))) return;
   await reconcileByName(namespace, owner.name);
 }
 
 /** Re-reconciles the Entanglement whose agent runs in this pod, when the pod failed or a failure was reported. */
-export async function reconcileOwnerOfPod(pod: kind.Pod): Promise<void> {
+export async function reconcileOwnerOfPod(pod: kind.Pod, phase?: string): Promise<void> {
   const namespace = pod.metadata?.namespace;
   const instance = pod.metadata?.labels?.[ENTANGLEMENT_LABEL];
   if (!namespace || !instance) return;
-  const failed = agentFailure([pod]) !== undefined;
+  if (phase === DELETED) pods.gone(namespace, instance, pod.metadata?.name ?? "");
+  else pods.observe(namespace, instance, pod as Parameters<AgentPods["observe"]>[2]);
+  // a deleted pod's failure is over
+  const failed = phase !== DELETED && agentFailure([pod]) !== undefined;
   // the label is the CR name, shortened with a hash when long: matched against the CRs seen (one
   // not seen yet is reconciled, pods included, when its own watch event comes)
   for (const name of memory.owners(namespace, instance)) if (podMatters(memory.outcome(namespace, name), failed)) await reconcileByName(namespace, name);
 }
 
 /** Re-reconciles every Entanglement seen in the namespace that uses this Secret. */
-export async function reconcileUsersOfSecret(secret: kind.Secret): Promise<void> {
-  await reconcileWhere(secret.metadata?.namespace, (links) => links.secretRef === secret.metadata?.name);
+export async function reconcileUsersOfSecret(secret: kind.Secret, phase?: string): Promise<void> {
+  const namespace = secret.metadata?.namespace ?? "";
+  const name = secret.metadata?.name ?? "";
+  const key = keyOf(secret);
+  const users = memory.users(namespace, (links) => links.secretRef === name);
+  // only the outcome of a Secret someone uses (or asked about) is kept, never its data
+  if (users.length > 0 || secrets.has(key))
+    secrets.set(key, phase === DELETED ? secretNotFound(namespace, name) : outcomeOf(tokenFromSecret(secret, namespace, name)));
+  for (const user of users) await reconcileByName(namespace, user);
 }
 
 /** Re-reconciles every Entanglement seen in the namespace whose spec.serviceRef names this Service (created, changed, deleted). */
-export async function reconcileUsersOfService(service: kind.Service): Promise<void> {
+export async function reconcileUsersOfService(service: kind.Service, phase?: string): Promise<void> {
+  const key = keyOf(service);
+  if (phase === DELETED) {
+    if (services.known(key)) services.absent(key);
+  } else if (services.known(key) || managed(service)) services.observe(key, { apiVersion: "v1", kind: "Service", ...service });
   await reconcileWhere(service.metadata?.namespace, (links) => links.serviceRef === service.metadata?.name);
+  const owner = service.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
+  if (phase === DELETED && owner && managed(service)) await restoreFor(service.metadata!.namespace!, owner.name);
+}
+
+/**
+ * One of our objects was deleted: restored at once, unless its Entanglement is gone too (the
+ * garbage collector's work, its watch event maybe not here yet): that one is read, not trusted
+ * from the cache, so that nothing is re-created for a deleted owner.
+ */
+async function restoreFor(namespace: string, name: string): Promise<void> {
+  if (!memory.outcome(namespace, name) && !crs.known(ControllerMemory.key(namespace, name))) return;
+  crs.forget(ControllerMemory.key(namespace, name));
+  await reconcileByName(namespace, name);
 }
 
 async function reconcileWhere(namespace: string | undefined, uses: (links: Links) => boolean): Promise<void> {
@@ -218,13 +330,13 @@ async function reconcileWhere(namespace: string | undefined, uses: (links: Links
   for (const name of memory.users(namespace, uses)) await reconcileByName(namespace, name);
 }
 
-async function latest(cr: Entanglement): Promise<Entanglement | undefined> {
-  try {
-    return await K8s(Entanglement).InNamespace(cr.metadata!.namespace!).Get(cr.metadata!.name!);
-  } catch (err) {
-    if (notFound(err)) return undefined;
-    throw err;
-  }
+async function latest(namespace: string, name: string): Promise<Entanglement | undefined> {
+  const key = ControllerMemory.key(namespace, name);
+  const known = crs.get(key);
+  if (known) return known;
+  const read = await get(Entanglement, namespace, name);
+  if (read) crs.fill(key, read);
+  return read;
 }
 
 async function reconcileByName(namespace: string, name: string): Promise<void> {
