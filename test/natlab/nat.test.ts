@@ -123,12 +123,13 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     const { direct, relayed, share } = bytesByPath(m);
     expect(direct + relayed).toBeGreaterThan(8 * MiB);
     expect(m.entangle_provider_discovery_seconds).toBeCloseTo(Number(found.seconds), 2);
-    // how each end found the other: the connecting member by the DHT or the relay's rendezvous
-    // (token-derived keys both), the exposing one was dialed
-    expect(["dht", "rendezvous"]).toContain(auth.found);
+    // how each end found the other: one dialed the other after finding it by the DHT or the
+    // relay's rendezvous (token-derived keys both); which one dials first is a race
     const conId = (await con.waitMsg("agent started")).peerId;
     const exposeAuth = await expose.waitFor((l) => l.msg === "member authenticated" && l.peer === conId);
-    expect(exposeAuth.found).toBe("dialed us");
+    const ways = [auth.found, exposeAuth.found];
+    for (const w of ways) expect(["dht", "rendezvous", "dialed us"]).toContain(w);
+    expect(ways.filter((w) => w === "dht" || w === "rendezvous").length, ways.join(", ")).toBeGreaterThanOrEqual(1);
     process.stderr.write(
       `[natlab] a->b: first byte ${ms} ms after both agents started (provider found on the DHT after ${found.seconds} s; ` +
         `b found a by ${String(auth.found)}, first reached ${String(auth.path)}; a: ${String(exposeAuth.found)}, ${String(exposeAuth.path)}); ` +
