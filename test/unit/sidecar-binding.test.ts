@@ -14,7 +14,7 @@ vi.mock("../../lib/k8s/secrets.ts", () => ({
 
 const { mutatePod, validatePod } = await import("../../lib/controller/sidecar.ts");
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test pods
+type Any = Record<string, any>;
 const L = (rest: Record<string, string>) => Object.fromEntries(Object.entries(rest).map(([k, v]) => [`entanglement.kairos.io/${k}`, v]));
 const basic = L({ name: "s", service: "svc", target_port: "9090" });
 const cfg = { image: "img", peers: [], p2pListen: [] } as unknown as Parameters<typeof mutatePod>[1];
