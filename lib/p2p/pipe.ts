@@ -33,6 +33,13 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
       if (!socket.destroyed) socket.resetAndDestroy();
     };
 
+    // libp2p closes every stream of a connection gracefully when it closes the connection
+    // (pruning, a relayed connection replaced by a direct one, the agent stopping): a FIN, which
+    // would tell the far end's client that a transfer cut off mid-way is complete. Only the
+    // client's FIN ends a tunnel cleanly; any other close is a reset.
+    const closeWritable = stream.close.bind(stream);
+    stream.close = async () => stream.abort(new Error("tunnel closed by its connection"));
+
     // TCP -> stream
     socket.on("data", (buf: Buffer) => {
       // the stream closed under us (its connection went away): send() would throw, and the
@@ -44,7 +51,7 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     stream.addEventListener("drain", () => socket.resume());
     socket.on("end", () => {
       // client half-closed: close our writable end once queued bytes are out
-      stream.close().catch((err: Error) => stream.abort(err));
+      closeWritable().catch((err: Error) => stream.abort(err));
     });
 
     // stream -> TCP

@@ -158,6 +158,29 @@ describe("pipe: socket <-> stream", () => {
     expect(await result).toEqual({ reset: true });
   });
 
+  // libp2p's Connection.close() closes every stream of the connection gracefully (muxer.close():
+  // a FIN on each), when it prunes a connection, replaces a relayed one by a direct one, or the
+  // agent stops: for a tunnel, that FIN would tell the far end's client that a transfer cut
+  // off mid-way is complete. Only the pipe ends a tunnel cleanly; any other close is a reset.
+  it("a connection closed gracefully under a running tunnel resets both ends instead of sending FIN", async () => {
+    const muxer = yamuxPair();
+    const { client, remote, result } = await rig(muxer);
+    let remoteFin = false;
+    remote.addEventListener("remoteCloseWrite", () => (remoteFin = true));
+    const remoteClosed = new Promise<Error | undefined>((r) => remote.addEventListener("close", (e) => r(e.error), { once: true }));
+    const outcome = new Promise<string>((resolve) => {
+      client.once("error", () => resolve("reset"));
+      client.once("end", () => resolve("clean end"));
+      setTimeout(() => resolve("nothing within 2 s"), 2_000);
+    });
+    client.write("some of it");
+    await muxer.dialer.close();
+    expect(await remoteClosed).toBeInstanceOf(Error);
+    expect(remoteFin).toBe(false);
+    expect(await outcome).toBe("reset");
+    expect(await result).toEqual({ reset: true });
+  });
+
   it("backpressure: 32 MiB to a client that stalls now and then arrive whole, the stream is never reset", async () => {
     const { client, remote, result } = await rig();
     const hash = createHash("sha256");
