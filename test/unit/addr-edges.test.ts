@@ -6,7 +6,7 @@ import { AddrError, parseHostPort, parsePort, toMultiaddr, toPeerMultiaddr } fro
 const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 
 describe("parseHostPort: the whole value, nothing before or after", () => {
-  it.each(["x[::1]:80", "[::1]:80x", "[::1]:80\n", "a]:80", "h:80 ", "h:80x", " [::1]:80"])("rejects %j", (v) => {
+  it.each(["x[::1]:80", "[::1]:80x", "[::1]:80\n", "a]:80", "h:80 ", "h:80x", " [::1]:80", "a:b:80", "x:[::1]:80"])("rejects %j", (v) => {
     expect(() => parseHostPort(v)).toThrow(AddrError);
   });
   it("default label and the value in the message", () => {

@@ -35,3 +35,11 @@ describe("notOurs, the reason's wording", () => {
     );
   });
 });
+
+describe("notOurs, an object without metadata", () => {
+  it("is not ours, and the reason still reads", () => {
+    expect(notOurs({ kind: "Service" }, "u1", "Service")).toBe(
+      "Service undefined already exists and it was not created by this Entanglement: left untouched (delete or rename it, or rename the Entanglement)",
+    );
+  });
+});
