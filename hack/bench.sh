@@ -38,4 +38,6 @@ mkdir -p /run/sshd
 /usr/sbin/sshd -f "$work/sshd_config" -E "$work/sshd.log"
 
 export BENCH_SSH_PORT=$ssh_port BENCH_SSH_KEY=$work/client_key BENCH_SSH_USER=$(id -un)
+# the agents run bundled, as in the image (hack/build-agent.ts)
+node_modules/.bin/node hack/build-agent.ts
 node_modules/.bin/node hack/bench.ts "$@"

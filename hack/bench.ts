@@ -9,7 +9,7 @@
 // (BENCH_TREE=DIR runs "entangle tunnel" from such a copy instead of this tree).
 // BENCH_PATHS=a,b keeps only paths whose name contains one of those words; BENCH_AGENT_ARGS
 // adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -311,7 +311,9 @@ async function tunnelPath(name: string, root: string, dataPort: number, greetPor
   const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const node = process.execPath;
-  const bin = join(root, "bin", "entangle.js");
+  // the bundled agent, as the image runs it (hack/build-agent.ts; bench.sh builds it), else the sources
+  const bundled = join(root, "dist", "agent", "entangle.mjs");
+  const bin = existsSync(bundled) ? bundled : join(root, "bin", "entangle.js");
   const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
   const expose = run(
     node,

@@ -243,23 +243,12 @@ EOF
 # npm with Node 22 first on PATH (postinstall scripts run under the image's Node).
 npm22() { PATH="$(dirname "$NODE_BIN"):$PATH" npm --no-audit --no-fund --loglevel=error "$@" >&2; }
 
-# The Dockerfile's deps stage: /app/node_modules.
-fill_agent_deps() {
-  local app="$1/app"
-  mkdir -p "$app"
-  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$app/"
-  cp -r "$ROOT/patches" "$app/"
-  (cd "$app" && npm22 ci --omit=dev --ignore-scripts && npm22 run postinstall \
-    && npm22 uninstall --omit=dev --ignore-scripts node pepr patch-package) || die "agent dependencies failed to install"
-  rm -rf "$app/patches" "$app/package.json" "$app/package-lock.json"
-}
-# The Dockerfile's COPY lines and the `entangle` link.
+# The agent: a few bundled files (hack/build-agent.ts), no node_modules; `entangle` on PATH.
 fill_agent_app() {
   mkdir -p "$1/app" "$1/usr/local/bin"
-  cp "$ROOT/package.json" "$1/app/"
-  cp -r "$ROOT/bin" "$ROOT/lib" "$1/app/"
-  chmod 0755 "$1/app/bin/entangle.js"
-  ln -s /app/bin/entangle.js "$1/usr/local/bin/entangle"
+  "$ROOT/node_modules/.bin/node" "$ROOT/hack/build-agent.ts" "$1/app" || die "agent bundle failed"
+  chmod 0755 "$1/app/entangle.mjs"
+  ln -s /app/entangle.mjs "$1/usr/local/bin/entangle"
 }
 
 # Pepr's Dockerfile (v1.1.4): `npm ci --omit=dev --omit=peer`, `npm i --no-save ws`, then it drops
@@ -305,11 +294,10 @@ AGENT_REF="$(jq -r '.pepr.env.ENTANGLE_AGENT_IMAGE // empty' "$ROOT/package.json
 build_agent() {
   [[ -n $AGENT_REF ]] || die "package.json has no pepr.env.ENTANGLE_AGENT_IMAGE"
   node_layers
-  layer agent-deps "$(hash_paths package.json package-lock.json patches)-$NODE_VERSION" 0:0 fill_agent_deps
-  layer agent-app "$(hash_paths package.json bin lib)" 0:0 fill_agent_app
+  layer agent-app "$(hash_paths package.json package-lock.json patches bin lib hack/build-agent.ts)" 0:0 fill_agent_app
   image entangle "$AGENT_REF" \
     "$(jq -cn --arg p "$PATH_ENV" '{User:"65532:65532",Entrypoint:["entangle"],WorkingDir:"/app",Env:[$p,"NODE_ENV=production"]}')" \
-    "$BASE_LAYER" node agent-deps agent-app
+    "$BASE_LAYER" node agent-app
 }
 
 build_all() {

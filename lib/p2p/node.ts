@@ -67,7 +67,7 @@ export interface NodeOptions {
  */
 async function optionalServices(opts: NodeOptions): Promise<{ services: Record<string, never>; tcp: typeof tcp }> {
   if (opts.dht === undefined && opts.holePunching !== true) return { services: {}, tcp };
-  const mod = (await import(new URL(DHT_SERVICES, import.meta.url).href)) as typeof import("./dht-services.ts");
+  const mod = (await import(new URL(dhtServicesFile(), import.meta.url).href)) as typeof import("./dht-services.ts");
   // hole punching: every IPv4 dial from one local port, so that a NAT maps them all alike (punch.ts)
   const port = opts.holePunching === true ? await mod.freeDialPort() : undefined;
   return {
@@ -75,7 +75,9 @@ async function optionalServices(opts: NodeOptions): Promise<{ services: Record<s
     tcp: port === undefined ? tcp : (init) => mod.samePortDials(tcp(init), port),
   };
 }
-const DHT_SERVICES = "./dht-services.ts";
+// bundled (hack/build-agent.ts), this code and dht-services live in .mjs files next to each other;
+// read when used: in Pepr's CommonJS bundle of the module, import.meta.url is undefined
+const dhtServicesFile = () => (String(import.meta.url).endsWith(".mjs") ? "./dht-services.mjs" : "./dht-services.ts");
 
 export async function createNode(opts: NodeOptions): Promise<Libp2p> {
   const listen = opts.listen.map((a) => a.toString());

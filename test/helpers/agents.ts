@@ -72,8 +72,9 @@ export class AgentProcess {
 
 const running = new Set<AgentProcess>();
 
-export function runEntangle(args: string[], env: Record<string, string | undefined> = {}): AgentProcess {
-  const child = spawn(process.execPath, [ENTANGLE, ...args], {
+/** Starts `entangle ARGS...` (bin/entangle.js, or another entry such as the bundled agent's). */
+export function runEntangle(args: string[], env: Record<string, string | undefined> = {}, entry = ENTANGLE): AgentProcess {
+  const child = spawn(process.execPath, [entry, ...args], {
     env: { ...process.env, ENTANGLE_NETWORK_TOKEN: undefined, EDGEVPNTOKEN: undefined, ENTANGLE_LOG_LEVEL: "debug", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
