@@ -11,6 +11,12 @@ const pod = (name: string | undefined, status: ContainerStatusLike, created?: st
 });
 
 describe("agentFailure edges", () => {
+  it("a container status without a state yet, and a failed pod without metadata, are read without throwing", () => {
+    expect(agentFailure([{ metadata: {}, status: { containerStatuses: [agent({})] } }])).toBeUndefined();
+    const failed = agent({ state: { terminated: { exitCode: 1, reason: "Error" } } });
+    expect(agentFailure([{ status: { containerStatuses: [failed] } } as PodLike])).toMatchObject({ reason: "AgentFailed", pod: "" });
+  });
+
   it.each(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError", "CreateContainerError", "RunContainerError"])(
     "waiting in %s: cannot start",
     (reason) => {

@@ -3,9 +3,24 @@
 // port entries lacking a number.
 import { describe, expect, it } from "vitest";
 import { covers, forbidden, mergeInto } from "../../lib/remote/fallback.ts";
+
+describe("mergeInto: only arrays merge with arrays, only mappings with mappings", () => {
+  it("a string or a mapping with numeric keys under a declared value is replaced, not merged", () => {
+    expect(mergeInto("x", { a: 1 })).toEqual({ a: 1 });
+    expect(mergeInto({ 0: { x: 1 }, length: 1 }, [{ a: 1 }])).toEqual([{ a: 1 }]);
+    expect(mergeInto(null, { a: 1 })).toEqual({ a: 1 });
+  });
+});
 import { resolveServiceRef } from "../../lib/render/service-ref.ts";
 
 describe("covers", () => {
+  it("a null field is one we do not care about; a string is no mapping even where its properties match", () => {
+    expect(covers({}, { a: null })).toBe(true);
+    expect(covers({ a: 1 }, { a: null, b: 2 })).toBe(false);
+    expect(covers("abc", { length: 3 })).toBe(false);
+    expect(covers(null, { a: 1 })).toBe(false);
+  });
+
   it("mappings: each wanted key, recursively; extra live keys are fine", () => {
     expect(covers({ a: 1, b: 2 }, { a: 1 })).toBe(true);
     expect(covers({ a: "x" }, { a: "y" })).toBe(false);

@@ -254,7 +254,7 @@ describe("rendezvous", () => {
 
   async function register(table: RendezvousTable, id: string, ns: unknown, addrs: unknown, ip = "10.0.0.7") {
     const { outbound, inbound } = await pair();
-    const served = serveRendezvous(table, inbound, fakeConnection(id, undefined, `/ip4/${ip}/tcp/4001`));
+    const served = serveRendezvous(table, inbound, fakeConnection(id, undefined, `/${ip.includes(":") ? "ip6" : "ip4"}/${ip}/tcp/4001`));
     const asked = registerAndDiscover(
       fakeConnection("relay", async () => outbound),
       ns as string,
@@ -284,7 +284,8 @@ describe("rendezvous", () => {
 
   it("a namespace that is not 64 hex characters is refused: the stream is reset, the table unchanged", async () => {
     const table = new RendezvousTable();
-    for (const ns of ["AB".repeat(32), "ab".repeat(31), "ab".repeat(33), 7, "zz".repeat(32), undefined])
+    // [NS] reads as NS when made a string: only a string is a namespace
+    for (const ns of ["AB".repeat(32), "ab".repeat(31), "ab".repeat(33), 7, "zz".repeat(32), undefined, [NS]])
       expect((await register(table, A, ns, [])).status, String(ns)).toBe("rejected");
     expect(await register(table, B, NS, [])).toEqual({ status: "fulfilled", value: [] });
   });
@@ -295,6 +296,27 @@ describe("rendezvous", () => {
       expect((await register(table, `12D3KooWSybil${i}`, i.toString(16).padStart(64, "0"), [], "192.0.2.1")).status).toBe("fulfilled");
     expect((await register(table, "12D3KooWSybilX", "f".repeat(64), [], "192.0.2.1")).status).toBe("rejected");
     expect((await register(table, "12D3KooWHonest", "f".repeat(64), [], "192.0.2.2")).status).toBe("fulfilled");
+  });
+
+  it("the per-address limit counts IPv6 sources too", async () => {
+    const table = new RendezvousTable();
+    for (let i = 0; i < RENDEZVOUS_LIMITS.namespacesPerSource; i++)
+      expect((await register(table, `12D3KooWSybil${i}`, i.toString(16).padStart(64, "0"), [], "2001:db8::1")).status).toBe("fulfilled");
+    expect((await register(table, "12D3KooWSybilX", "f".repeat(64), [], "2001:db8::1")).status).toBe("rejected");
+  });
+
+  it("the relay ends its side of the stream after answering", async () => {
+    const { outbound, inbound } = await pair();
+    const served = serveRendezvous(new RendezvousTable(), inbound, fakeConnection(A));
+    expect(
+      await registerAndDiscover(
+        fakeConnection("relay", async () => outbound),
+        NS,
+        [],
+      ),
+    ).toEqual([]);
+    await served;
+    expect(inbound.writeStatus).toBe("closed");
   });
 
   it("garbage, a truncated request, a half-close and a reset: the relay resets the stream and stays usable", async () => {

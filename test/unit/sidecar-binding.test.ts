@@ -80,6 +80,9 @@ describe("validatePod", () => {
     expect(await validate({ metadata: { labels: { ...basic, ...L({ typo: "x" }) } } })).toEqual([
       "entanglement.kairos.io/typo is not an entangle setting: ignored",
     ]);
+    // the injected mark set by hand on a pod whose request does not parse: warned, no lookup
+    const forged = await validate({ metadata: { labels: L({ name: "s" }), annotations: { "entanglement.kairos.io/injected": "connect svc" } } });
+    expect(forged![0]).toMatch(/^entangle sidecar not injected: missing /);
     expect(checked).toEqual([]);
   });
 

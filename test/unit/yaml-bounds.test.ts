@@ -53,6 +53,7 @@ describe("flow nesting: [ and {", () => {
   });
   it("closing brackets lower the depth, never below zero", () => {
     expect(parseYaml("[" + "[], ".repeat(200) + "[]]", L)).toHaveLength(201);
+    expect(parseYaml("[" + "{}, ".repeat(200) + "{}]", L)).toHaveLength(201);
     expect(Object.keys(parseYaml("{" + Array.from({ length: 200 }, (_, i) => `k${i}: {}`).join(", ") + "}", L) as object)).toHaveLength(200);
     // ten stray closers first do not buy ten more levels
     expect(refusal(() => parseYaml("# " + "]".repeat(10) + "}".repeat(10) + "\n" + "[".repeat(129), L))).toBe(DEEP_FLOW);
