@@ -16,6 +16,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
+import { freePort } from "../test/helpers/agents.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
@@ -219,13 +220,6 @@ function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
     };
     attempt();
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const p = await listen(s);
-  await new Promise((r) => s.close(r));
-  return p;
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
