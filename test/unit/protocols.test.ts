@@ -305,6 +305,31 @@ describe("rendezvous", () => {
     expect((await register(table, "12D3KooWSybilX", "f".repeat(64), [], "2001:db8::1")).status).toBe("rejected");
   });
 
+  it("IPv6 sources are counted per /64, not per port", async () => {
+    const table = new RendezvousTable();
+    for (let i = 0; i < RENDEZVOUS_LIMITS.namespacesPerSource; i++)
+      expect((await register(table, `12D3KooWSybil${i}`, i.toString(16).padStart(64, "0"), [], "2001:db8::1")).status).toBe("fulfilled");
+    expect((await register(table, "12D3KooWHonest", "f".repeat(64), [], "2001:db8:1::2")).status).toBe("fulfilled");
+  });
+
+  it("only a malformed request is reported as such (the relay cuts that peer off), never a reset or a half-close", async () => {
+    const reported: string[] = [];
+    const serve = async (act: (s: Stream) => Promise<void>) => {
+      const { outbound, inbound } = await pair();
+      const served = serveRendezvous(new RendezvousTable(), inbound, fakeConnection(A), (err) => reported.push(err.message));
+      await act(outbound);
+      await served;
+    };
+    await serve((s) => jsonChannel(s, AbortSignal.timeout(5_000)).send({ ns: "nope", addrs: [] }));
+    expect(reported).toEqual(["bad namespace"]);
+    await serve(async (s) => s.abort(new Error("gone")));
+    await serve((s) => s.close());
+    expect(reported).toEqual(["bad namespace"]);
+    await serve((s) => sendRaw(s, Uint8Array.from([2, 0xc3, 0x28])));
+    expect(reported).toHaveLength(2);
+    expect(reported[1]).toMatch(/^frame is not JSON/);
+  });
+
   it("the relay ends its side of the stream after answering", async () => {
     const { outbound, inbound } = await pair();
     const served = serveRendezvous(new RendezvousTable(), inbound, fakeConnection(A));
