@@ -23,8 +23,11 @@ function fakeStream(): FakeStream {
   return s;
 }
 
-/** A pool over fake streams on connection "c1" (or whatever `conn` says now). */
-function pool(opts: { now?: () => number; maxAgeMs?: number; fail?: boolean } = {}) {
+/**
+ * A pool over fake streams on connection "c1" (or whatever `conn` says now); one stream per peer
+ * and replacements opened at once unless `size` / `realDefer` say otherwise.
+ */
+function pool(opts: { now?: () => number; maxAgeMs?: number; fail?: boolean; size?: number; realDefer?: boolean } = {}) {
   const opened: FakeStream[] = [];
   let conn = "c1";
   const open = vi.fn(async (): Promise<Warm<string>> => {
@@ -33,7 +36,14 @@ function pool(opts: { now?: () => number; maxAgeMs?: number; fail?: boolean } = 
     opened.push(s);
     return { stream: s as unknown as Stream, conn, openedAt: (opts.now ?? Date.now)() };
   });
-  const warm = new WarmStreams<string>({ open, current: (_peer, c) => c === conn, now: opts.now, maxAgeMs: opts.maxAgeMs });
+  const warm = new WarmStreams<string>({
+    open,
+    current: (_peer, c) => c === conn,
+    now: opts.now,
+    maxAgeMs: opts.maxAgeMs,
+    size: "size" in opts ? opts.size : 1,
+    defer: opts.realDefer ? undefined : (fn) => fn(),
+  });
   return { warm, open, opened, useConn: (c: string) => (conn = c) };
 }
 
@@ -119,5 +129,41 @@ describe("warm tunnel streams", () => {
     expect(opened[1].close).toHaveBeenCalled();
     expect(warm.take("q")).toBeUndefined();
     expect(open).toHaveBeenCalledTimes(2);
+  });
+
+  it("opens the replacement of a taken stream only after the taker's turn, so its tag leaves first", async () => {
+    const { warm, open, opened } = pool({ realDefer: true });
+    expect(warm.take("p")).toBeUndefined();
+    expect(open).not.toHaveBeenCalled();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open).toHaveBeenCalledTimes(1);
+    const w = warm.take("p");
+    expect(w?.stream).toBe(opened[0]);
+    warm.take("p");
+    expect(open).toHaveBeenCalledTimes(1); // one refill scheduled per peer, not one per take
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open).toHaveBeenCalledTimes(2);
+  });
+
+  it("does not refill a peer dropped before its deferred refill ran", async () => {
+    const { warm, open } = pool({ realDefer: true });
+    warm.take("p");
+    warm.drop("p");
+    warm.take("q");
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open.mock.calls).toEqual([["q"]]);
+    warm.take("r");
+    warm.close();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open).toHaveBeenCalledTimes(1); // nothing after close either
+  });
+
+  it("keeps two streams per peer ready by default", async () => {
+    const { warm, open, opened } = pool({ size: undefined });
+    warm.take("p");
+    expect(open).toHaveBeenCalledTimes(2);
+    await settle();
+    expect(warm.take("p")?.stream).toBe(opened[0]);
+    expect(warm.take("p")?.stream).toBe(opened[1]);
   });
 });

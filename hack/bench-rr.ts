@@ -1,0 +1,253 @@
+// Focused, paired benchmark of small requests and replies through the tunnel (issue 10): several
+// agent builds side by side, measured in alternating rounds so that load from other work on the
+// host falls on all of them alike.
+//
+//   node hack/bench-rr.ts [LABEL=ENTRY ...]
+//
+// ENTRY is an agent entry point: dist/agent/entangle.mjs (the bundle, the default "bundle") or
+// bin/entangle.js (the TypeScript sources, the default "sources"). Per round and build: request
+// rate over 1 and BENCH_RR_CONNS (50) connections (BENCH_RR requests each, default 5000), the two
+// agents' CPU µs per request (utime+stime), echo p50 and new connection -> first byte p50.
+// BENCH_ROUNDS (3) rounds; the medians are printed. BENCH_AGENT_ARGS adds Node options to the
+// data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+import { readdirSync, readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+import { newToken } from "../lib/p2p/token.ts";
+import { freePort } from "../test/helpers/agents.ts";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const RR = Number(process.env.BENCH_RR ?? 5000);
+const CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
+const ECHOES = Number(process.env.BENCH_ECHOES ?? 1000);
+const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 100);
+const root = fileURLToPath(new URL("..", import.meta.url));
+const children: ChildProcess[] = [];
+
+const listen = (s: Server) => new Promise<number>((r) => s.listen(0, "127.0.0.1", () => r((s.address() as { port: number }).port)));
+const echoServer = createServer({ noDelay: true, allowHalfOpen: true }, (s) => (s.on("error", () => {}), s.pipe(s)));
+const greeter = createServer({ noDelay: true }, (s) => (s.on("error", () => {}), s.end("!")));
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1", noDelay: true, allowHalfOpen: true });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+/** utime+stime per thread name of each process (BENCH_THREADS=1 prints them per round). */
+function threadTicks(procs: ChildProcess[]): Map<string, number> {
+  const m = new Map<string, number>();
+  procs.forEach((c, i) => {
+    for (const t of readdirSync(`/proc/${c.pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${c.pid}/task/${t}/stat`, "utf8");
+        const name = `${i}:${stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))}`;
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        m.set(name, (m.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+      } catch {
+        // the thread ended
+      }
+    }
+  });
+  return m;
+}
+
+function cpuSeconds(procs: ChildProcess[]): number {
+  let ticks = 0;
+  for (const c of procs) {
+    const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / 100;
+}
+
+async function requestRate(port: number, conns: number): Promise<number> {
+  const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
+  const msg = Buffer.alloc(64, 2);
+  let done = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    socks.map(
+      (s) =>
+        new Promise<void>((resolve, reject) => {
+          let got = 0;
+          s.once("error", reject);
+          s.on("data", (d: Buffer) => {
+            got += d.length;
+            if (got < 64) return;
+            got -= 64;
+            if (++done >= RR) return resolve();
+            s.write(msg);
+          });
+          s.write(msg);
+        }),
+    ),
+  );
+  const rate = done / ((performance.now() - t0) / 1000);
+  for (const s of socks) s.destroy();
+  return rate;
+}
+
+async function echoP50(port: number): Promise<number> {
+  const s = await open(port);
+  const msg = Buffer.alloc(64, 1);
+  const times: number[] = [];
+  let pending: (() => void) | undefined;
+  let got = 0;
+  s.on("data", (d: Buffer) => {
+    got += d.length;
+    if (got >= 64) {
+      got -= 64;
+      pending?.();
+    }
+  });
+  for (let i = 0; i < ECHOES; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => ((pending = r), s.write(msg)));
+    times.push(performance.now() - t0);
+  }
+  s.destroy();
+  return median(times);
+}
+
+async function firstByteP50(port: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < CONNECTS; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const s = connect({ port, host: "127.0.0.1", noDelay: true });
+      s.once("data", () => (times.push(performance.now() - t0), s.destroy(), resolve()));
+      s.once("error", reject);
+    });
+  }
+  return median(times);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = connect({ port, host: "127.0.0.1" });
+      s.once("connect", () => (s.destroy(), resolve()));
+      s.once("error", () => (Date.now() > deadline ? reject(new Error(`port ${port} never opened`)) : setTimeout(attempt, 100)));
+    };
+    attempt();
+  });
+}
+
+interface Build {
+  label: string;
+  data: number;
+  greet: number;
+  procs: ChildProcess[];
+}
+
+async function start(label: string, entry: string, echoPort: number, greetPort: number): Promise<Build> {
+  const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
+  const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
+  const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const run = (args: string[]) => {
+    const c = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"], env, cwd: root });
+    children.push(c);
+    return c;
+  };
+  const common = ["--p2p-listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"];
+  const expose = run([...nodeArgs, entry, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${echoPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`]);
+  const conn = run([...nodeArgs, entry, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common]);
+  run([entry, "agent", "expose", "--service", "greet", "--target", `127.0.0.1:${greetPort}`, "--p2p-listen", `127.0.0.1:${p2pB}`]);
+  run([entry, "agent", "connect", "--service", "greet", "--listen", `127.0.0.1:${b}`, "--peer", `127.0.0.1:${p2pB}`, ...common]);
+  await waitForPort(a);
+  await waitForPort(b);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await firstByteP50Once(b);
+      await requestRate(a, 1);
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return { label, data: a, greet: b, procs: [conn, expose] };
+}
+
+function firstByteP50Once(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1" });
+    s.once("data", () => (s.destroy(), resolve()));
+    s.once("error", reject);
+    s.once("close", () => reject(new Error("closed")));
+  });
+}
+
+async function main() {
+  const specs = process.argv.slice(2).map((a) => a.split("=", 2) as [string, string]);
+  if (specs.length === 0) specs.push(["bundle", "dist/agent/entangle.mjs"], ["sources", "bin/entangle.js"]);
+  const echoPort = await listen(echoServer);
+  const greetPort = await listen(greeter);
+  const builds: Build[] = [];
+  for (const [label, entry] of specs) builds.push(await start(label, entry, echoPort, greetPort));
+  const rows = new Map<string, Array<number[]>>(builds.map((b) => [b.label, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // alternate the order so neither build always runs first
+    const order = round % 2 === 0 ? builds : [...builds].reverse();
+    for (const b of order) {
+      const threads = threadTicks(b.procs);
+      // BENCH_STRACE=DIR: system calls of both agents over the one-connection run, first round
+      const tracers =
+        process.env.BENCH_STRACE && round === 0
+          ? b.procs.map((c, i) =>
+              spawn("strace", ["-c", "-f", "-p", String(c.pid), "-o", `${process.env.BENCH_STRACE}/${b.label}-${i ? "expose" : "connect"}.txt`], {
+                stdio: "ignore",
+              }),
+            )
+          : [];
+      if (tracers.length > 0) await new Promise((r) => setTimeout(r, 1000));
+      let cpu = cpuSeconds(b.procs);
+      const r1 = await requestRate(b.data, 1);
+      const us1 = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
+      for (const t of tracers) t.kill("SIGINT");
+      await Promise.all(tracers.map((t) => new Promise((r) => t.once("exit", r))));
+      cpu = cpuSeconds(b.procs);
+      const rN = await requestRate(b.data, CONNS);
+      const usN = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
+      const e = await echoP50(b.data);
+      const fb = await firstByteP50(b.greet);
+      if (process.env.BENCH_THREADS) {
+        const after = threadTicks(b.procs);
+        const diff = [...after].map(([k, v]) => `${k} ${v - (threads.get(k) ?? 0)}`).filter((x) => !x.endsWith(" 0"));
+        process.stderr.write(`    ${b.label} threads (ticks of 10 ms): ${diff.join(", ")}\n`);
+      }
+      rows.get(b.label)!.push([r1, rN, us1, usN, e, fb]);
+      process.stderr.write(
+        `  round ${round + 1} ${b.label}: ${r1.toFixed(0)} / ${rN.toFixed(0)} req/s, ${us1.toFixed(0)} / ${usN.toFixed(0)} µs, echo p50 ${e.toFixed(3)} ms, first byte p50 ${fb.toFixed(2)} ms\n`,
+      );
+    }
+  }
+  console.log(`| build | req/s 1 / ${CONNS} conns | CPU µs per request 1 / ${CONNS} | echo p50 ms | first byte p50 ms |`);
+  console.log("|---|---:|---:|---:|---:|");
+  for (const [label, rs] of rows) {
+    const m = (i: number) => median(rs.map((r) => r[i]));
+    console.log(`| ${label} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(0)} / ${m(3).toFixed(0)} | ${m(4).toFixed(3)} | ${m(5).toFixed(2)} |`);
+  }
+  console.log(`load average: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    for (const c of children) c.kill("SIGINT");
+    echoServer.close();
+    greeter.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const c of children) c.kill();
+    process.exit();
+  });
