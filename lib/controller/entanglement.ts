@@ -16,7 +16,7 @@ import { apiMessage, notFound } from "../k8s/api.ts";
 import { agentReady, nextEntanglementStatus, readyEvent, type Ready } from "./entanglement-status.ts";
 import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
 import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Links, type Outcome } from "./memory.ts";
-import { AgentPods, InFlight, ObjectCache } from "./caches.ts";
+import { AgentPods, InFlight, ListedNamespaces, ObjectCache } from "./caches.ts";
 
 /** What the controller saw and did last, per Entanglement (lib/controller/memory.ts). */
 const memory = new ControllerMemory();
@@ -29,6 +29,8 @@ const crs = new ObjectCache<Entanglement>();
 const deployments = new ObjectCache<kind.Deployment>();
 /** Services: ours, and every name a reconcile asked about (null: absent); the Service watch sees all */
 const services = new ObjectCache<kind.Service>();
+/** namespaces whose Services are all in `services` (listed once; the Service watch keeps them) */
+const serviceNamespaces = new ListedNamespaces();
 /** the token Secrets' check outcomes (never their data); the Secret watch sees all */
 const secrets = new Map<string, SecretOutcome>();
 /** the agents' pods, for their failures (the managed Pod watch) */
@@ -90,7 +92,7 @@ async function reconcileNow(namespace: string, name: string, cfg: ModuleConfig):
   try {
     // never take over (and, through the ownerReference, later delete) an object we did not create
     const existing = await currentDeployment(namespace, rendered.deployment.metadata!.name!);
-    const existingService = rendered.service ? await currentService(namespace, rendered.service.metadata!.name!) : undefined;
+    const existingService = rendered.service ? await currentService(namespace, rendered.service.metadata!.name!, true) : undefined;
     const conflict =
       notOurs(existing, cr.metadata?.uid, "Deployment") ?? (rendered.service ? notOurs(existingService, cr.metadata?.uid, "Service") : undefined);
     if (conflict) {
@@ -203,10 +205,30 @@ async function currentDeployment(namespace: string, name: string): Promise<kind.
   return read;
 }
 
-/** A Service from the watch (it sees every Service: absence is known too); else read and keep. */
-async function currentService(namespace: string, name: string): Promise<kind.Service | undefined> {
+/**
+ * A Service from the watch (it sees every Service: absence is known too); else the namespace's
+ * Services listed once (one request for all its Entanglements, issue 11); else read and keep.
+ * `beforeApply`: a name we are about to create is read unless known: the watch may not have
+ * delivered a user's Service created just now, and it must never be taken over.
+ */
+async function currentService(namespace: string, name: string, beforeApply = false): Promise<kind.Service | undefined> {
   const key = ControllerMemory.key(namespace, name);
   if (services.known(key)) return services.get(key);
+  if (serviceNamespaces.complete(namespace) && !beforeApply) return undefined;
+  if (!serviceNamespaces.complete(namespace) && serviceNamespaces.canList()) {
+    await reads.run(`services/${namespace}`, async () => {
+      serviceNamespaces.listing(namespace);
+      try {
+        const list = await K8s(kind.Service).InNamespace(namespace).Get();
+        for (const svc of list.items) services.fill(keyOf(svc), { apiVersion: "v1", kind: "Service", ...svc });
+        serviceNamespaces.listed(namespace);
+      } catch (err) {
+        serviceNamespaces.failed(namespace);
+        throw err;
+      }
+    });
+    if (services.known(key) || !beforeApply) return services.get(key);
+  }
   const read = await reads.run(`services/${key}`, () => get(kind.Service, namespace, name));
   services.fill(key, read ?? null);
   return read;
@@ -305,9 +327,11 @@ export async function reconcileUsersOfSecret(secret: kind.Secret, phase?: string
 /** Re-reconciles every Entanglement seen in the namespace whose spec.serviceRef names this Service (created, changed, deleted). */
 export async function reconcileUsersOfService(service: kind.Service, phase?: string): Promise<void> {
   const key = keyOf(service);
+  serviceNamespaces.watching();
+  const follow = services.known(key) || serviceNamespaces.follows(service.metadata?.namespace ?? "");
   if (phase === DELETED) {
-    if (services.known(key)) services.absent(key);
-  } else if (services.known(key) || managed(service)) services.observe(key, { apiVersion: "v1", kind: "Service", ...service });
+    if (follow) services.absent(key);
+  } else if (follow || managed(service)) services.observe(key, { apiVersion: "v1", kind: "Service", ...service });
   await reconcileWhere(service.metadata?.namespace, (links) => links.serviceRef === service.metadata?.name);
   const owner = service.metadata?.ownerReferences?.find((o) => o.kind === "Entanglement");
   if (phase === DELETED && owner && managed(service)) await restoreFor(service.metadata!.namespace!, owner.name);

@@ -12,11 +12,12 @@ import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
 import { applyObject, createUnread, deleteRemote, kubeClient, missingKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
 import { describeObjects, describeTarget, effectiveTarget, retarget, targetOf } from "../remote/targets.ts";
-import { checkTokenSecret } from "../k8s/secrets.ts";
+import { checkTokenSecret, type SecretCheck } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
 import { apiMessage, notFound } from "../k8s/api.ts";
 import { serialize } from "./serialize.ts";
+import { usableCopy } from "./caches.ts";
 import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
 import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../remote/status.ts";
@@ -27,6 +28,11 @@ const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
 const retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
 let resync: NodeJS.Timeout | undefined;
 let pool: TunnelPool<KubernetesObjectApi> | undefined;
+/** Each CR's resourceVersion after our last write to it (status, finalizer), by "namespace/name". */
+const written = new Map<string, string>();
+/** Token Secret checks made in the last SECRET_MEMO_MS, by "namespace/name": a burst or a resync reads each Secret once. */
+const secretChecks = new Map<string, { at: number; check: Promise<SecretCheck> }>();
+const SECRET_MEMO_MS = 1000;
 
 /** A client of the remote cluster's API through the tunnel to `service`; it goes with the tunnel once idle. */
 function remoteClient(token: string, service: string): Promise<KubernetesObjectApi> {
@@ -45,16 +51,47 @@ export function reconcileManifests(event: Manifests): Promise<void> {
   ensureResync();
   const key = `${event.metadata?.namespace}/${event.metadata?.name}`;
   return serialize(key, async () => {
-    // the current object: status.applied decides what gets pruned, so never act on a stale copy
+    // status.applied decides what gets pruned, so never act on a copy older than our last write:
+    // a watch event or a resync's list item is used as it is unless that write came after it
+    // (issue 11: a read per reconcile); a retry by name reads the CR
     let cr: Manifests;
-    try {
-      cr = await K8s(Manifests).InNamespace(event.metadata!.namespace!).Get(event.metadata!.name!);
-    } catch (err) {
-      if (!notFound(err)) throw err;
-      return clearRetry(key);
-    }
+    // (a list's items come without apiVersion and kind: our Events name them)
+    if (upToDate(key, event)) cr = { apiVersion: "entangle-proxy.kairos.io/v1alpha1", kind: "Manifests", ...event };
+    else
+      try {
+        cr = await K8s(Manifests).InNamespace(event.metadata!.namespace!).Get(event.metadata!.name!);
+      } catch (err) {
+        if (!notFound(err)) throw err;
+        written.delete(key);
+        return clearRetry(key);
+      }
     await reconcileNow(cr);
   });
+}
+
+function upToDate(key: string, cr: Manifests): boolean {
+  return usableCopy(cr, written.get(key));
+}
+
+function wrote(cr: Manifests, answer: Manifests | undefined): void {
+  const version = answer?.metadata?.resourceVersion;
+  if (version !== undefined) written.set(`${cr.metadata!.namespace}/${cr.metadata!.name}`, version);
+}
+
+/** checkTokenSecret, shared by the reconciles of the next SECRET_MEMO_MS (the token is kept no longer). */
+function tokenSecret(namespace: string, name: string): Promise<SecretCheck> {
+  const key = `${namespace}/${name}`;
+  const now = Date.now();
+  const memo = secretChecks.get(key);
+  if (memo && now - memo.at < SECRET_MEMO_MS) return memo.check;
+  const check = checkTokenSecret(namespace, name);
+  secretChecks.set(key, { at: now, check });
+  const forget = () => {
+    if (secretChecks.get(key)?.check === check) secretChecks.delete(key);
+  };
+  check.catch(forget);
+  setTimeout(forget, SECRET_MEMO_MS).unref();
+  return check;
 }
 
 async function reconcileNow(cr: Manifests): Promise<void> {
@@ -73,7 +110,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   const namespace = cr.metadata!.namespace!;
   const target = targetOf(cr.spec!);
-  const secret = await checkTokenSecret(namespace, target.secretRef);
+  const secret = await tokenSecret(namespace, target.secretRef);
 
   // a changed serviceUUID or secretRef: what is in the former target is deleted there first
   const recorded = cr.status?.target && (await sameTokenTarget(namespace, cr.status.target, target, secret.ok ? secret.token : undefined));
@@ -177,7 +214,7 @@ async function sameTokenTarget(
   token: string | undefined,
 ): Promise<ManifestsTarget | undefined> {
   if (recorded.serviceUUID !== current.serviceUUID || recorded.secretRef === current.secretRef || token === undefined) return recorded;
-  const old = await checkTokenSecret(namespace, recorded.secretRef);
+  const old = await tokenSecret(namespace, recorded.secretRef);
   return effectiveTarget(recorded, current, { recorded: old.ok ? old.token : undefined, current: token });
 }
 
@@ -214,7 +251,7 @@ interface Deletion {
 
 /** Deletes recorded objects from one target, last applied first, skipping what another CR claims or declares. */
 async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records: AppliedObject[]): Promise<Deletion> {
-  const secret = await checkTokenSecret(cr.metadata!.namespace!, target.secretRef);
+  const secret = await tokenSecret(cr.metadata!.namespace!, target.secretRef);
   if (!secret.ok) return { deleted: [], left: records, problem: secret.message };
   let client: KubernetesObjectApi;
   try {
@@ -254,7 +291,10 @@ async function writeStatus(
   const status = nextStatus(cr.status, cr.metadata?.generation, ready, applied, target, formerTargets);
   if (!status) return;
   try {
-    await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: status as ManifestsStatus });
+    wrote(
+      cr,
+      await K8s(Manifests).PatchStatus({ metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace }, status: status as ManifestsStatus }),
+    );
   } catch (err) {
     if (!notFound(err)) throw err;
   }
@@ -265,6 +305,7 @@ async function writeStatus(
 export async function finalizeManifests(cr: Manifests): Promise<boolean> {
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   clearRetry(key);
+  written.delete(key);
   const targets = deletionTargets(cr.status, targetOf(cr.spec!));
   if (targets.length === 0) return true;
   if (keepsRemoteObjects(cr.metadata?.annotations)) {
@@ -335,7 +376,7 @@ async function addFinalizer(cr: Manifests): Promise<void> {
   const patch = cr.metadata?.finalizers
     ? { op: "add" as const, path: "/metadata/finalizers/-", value: PEPR_FINALIZER }
     : { op: "add" as const, path: "/metadata/finalizers", value: [PEPR_FINALIZER] };
-  await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([patch]);
+  wrote(cr, await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([patch]));
 }
 
 async function releaseFinalizer(cr: Manifests): Promise<void> {
@@ -344,6 +385,7 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
     await K8s(Manifests, { name: cr.metadata!.name, namespace: cr.metadata!.namespace }).Patch([
       { op: "replace", path: "/metadata/finalizers", value: finalizers },
     ]);
+    written.delete(`${cr.metadata!.namespace}/${cr.metadata!.name}`);
   } catch (err) {
     if (!notFound(err)) throw err;
   }

@@ -1,6 +1,6 @@
 // The Entanglement controller's informer-style caches (issue 11): lib/controller/caches.ts.
 import { describe, expect, it } from "vitest";
-import { AgentPods, InFlight, ObjectCache, notOlder } from "../../lib/controller/caches.ts";
+import { AgentPods, InFlight, ListedNamespaces, ObjectCache, notOlder, usableCopy, withoutManagedFields } from "../../lib/controller/caches.ts";
 import { agentFailure } from "../../lib/controller/agent-failure.ts";
 import { outcomeOf, secretNotFound } from "../../lib/k8s/secrets.ts";
 import { AGENT_CONTAINER } from "../../lib/render/agent.ts";
@@ -19,6 +19,38 @@ describe("notOlder", () => {
     expect(notOlder(v("a"), v("10"))).toBe(true);
     expect(notOlder(v(undefined), v("10"))).toBe(true);
     expect(notOlder(v("1"), undefined)).toBe(true);
+  });
+});
+
+describe("withoutManagedFields", () => {
+  it("drops metadata.managedFields from a copy, leaving the object it was given alone", () => {
+    const obj = { metadata: { name: "a", resourceVersion: "3", managedFields: [{ manager: "m" }] }, spec: { x: 1 } };
+    expect(withoutManagedFields(obj)).toEqual({ metadata: { name: "a", resourceVersion: "3" }, spec: { x: 1 } });
+    expect(obj.metadata.managedFields).toEqual([{ manager: "m" }]);
+    const bare = { metadata: { name: "b", resourceVersion: "1" } };
+    expect(withoutManagedFields(bare)).toBe(bare);
+  });
+
+  it("is what the cache keeps, from watch events and from reads", () => {
+    const c = new ObjectCache<{ metadata?: { resourceVersion?: string; managedFields?: unknown } }>();
+    c.observe("ns/a", { metadata: { resourceVersion: "1", managedFields: [] } });
+    c.fill("ns/b", { metadata: { resourceVersion: "1", managedFields: [] } });
+    expect(c.get("ns/a")).toEqual({ metadata: { resourceVersion: "1" } });
+    expect(c.get("ns/b")).toEqual({ metadata: { resourceVersion: "1" } });
+  });
+});
+
+describe("usableCopy", () => {
+  it("takes a whole copy not older than our last write to it", () => {
+    const copy = (resourceVersion?: string) => ({ metadata: { resourceVersion }, spec: {} });
+    expect(usableCopy(copy("5"), undefined)).toBe(true);
+    expect(usableCopy(copy("5"), "5")).toBe(true);
+    expect(usableCopy(copy("6"), "5")).toBe(true);
+    // our status write came after this copy: its status.applied is stale
+    expect(usableCopy(copy("4"), "5")).toBe(false);
+    // a retry by name carries neither a version nor a spec
+    expect(usableCopy(copy(undefined), undefined)).toBe(false);
+    expect(usableCopy({ metadata: { resourceVersion: "5" } }, undefined)).toBe(false);
   });
 });
 
@@ -140,5 +172,32 @@ describe("token Secret outcomes", () => {
     expect(outcomeOf({ ok: true, token: "entangle1.secret" })).toEqual({ ok: true });
     const missing = secretNotFound("ns", "s");
     expect(outcomeOf({ ...missing, ok: false } as never)).toEqual({ ok: false, reason: "SecretNotFound", message: "Secret ns/s not found" });
+  });
+});
+
+describe("ListedNamespaces", () => {
+  it("lists only once the watch runs; follows a namespace from its list on, complete once listed", () => {
+    const n = new ListedNamespaces();
+    expect(n.canList()).toBe(false);
+    n.watching();
+    expect(n.canList()).toBe(true);
+    expect(n.follows("a")).toBe(false);
+    n.listing("a");
+    // a deletion reported while the list is in flight is kept
+    expect(n.follows("a")).toBe(true);
+    expect(n.complete("a")).toBe(false);
+    n.listed("a");
+    expect(n.complete("a")).toBe(true);
+    n.failed("a");
+    expect(n.follows("a")).toBe(true);
+    expect(n.complete("b")).toBe(false);
+  });
+
+  it("forgets a namespace whose list failed", () => {
+    const n = new ListedNamespaces();
+    n.listing("a");
+    n.failed("a");
+    expect(n.follows("a")).toBe(false);
+    expect(n.complete("a")).toBe(false);
   });
 });
