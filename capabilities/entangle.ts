@@ -30,33 +30,32 @@ When(Entanglement)
   .IsDeleted()
   .Watch((cr) => forgetEntanglement(cr));
 
+// Each binding below is one watch for every phase (created, changed, deleted; the callback is
+// told which): Pepr's When() has no "any event", and a created-or-updated binding plus a deleted
+// one are two watches that each receive and parse every event of the kind (issue 11).
+function everyPhase(): void {
+  (Entangle.bindings.at(-1) as { event: string }).event = "*";
+}
+
 // the agent Deployment's availability feeds the Entanglement's Ready condition
 When(a.Deployment)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
-  .Watch((dep) => reconcileOwnerOf(dep));
-When(a.Deployment)
-  .IsDeleted()
-  .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((dep, phase) => reconcileOwnerOf(dep, phase));
+everyPhase();
 
 // its pods' container statuses say why an agent exits (its termination message)
 When(a.Pod)
   .IsCreatedOrUpdated()
   .WithLabel("app.kubernetes.io/managed-by", "entangle")
-  .Watch((pod) => reconcileOwnerOfPod(pod));
-When(a.Pod)
-  .IsDeleted()
-  .WithLabel("app.kubernetes.io/managed-by", "entangle")
   .Watch((pod, phase) => reconcileOwnerOfPod(pod, phase));
+everyPhase();
 
 // spec.serviceRef: its Service created, changed or deleted after the Entanglement
 When(a.Service)
   .IsCreatedOrUpdated()
-  .Watch((svc) => reconcileUsersOfService(svc));
-When(a.Service)
-  .IsDeleted()
   .Watch((svc, phase) => reconcileUsersOfService(svc, phase));
+everyPhase();
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status.
 // Every Secret of the cluster comes by (a watch cannot select "Secrets some CR names"); each
@@ -64,10 +63,8 @@ When(a.Service)
 // no API request and no listing.
 When(a.Secret)
   .IsCreatedOrUpdated()
-  .Watch((s) => reconcileUsersOfSecret(s));
-When(a.Secret)
-  .IsDeleted()
   .Watch((s, phase) => reconcileUsersOfSecret(s, phase));
+everyPhase();
 
 When(a.Pod)
   .IsCreated()

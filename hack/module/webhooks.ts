@@ -11,6 +11,7 @@ import { capabilities } from "../../capabilities/index.ts";
 import { removeSidecarGuard } from "../../lib/admission/apply.ts";
 
 const name = `pepr-${cfg.pepr.uuid}`;
+const objectSelector = (cfg.pepr as { webhookObjectSelector?: unknown }).webhookObjectSelector;
 const ignoredNamespaces = ["kube-system", "pepr-system", ...(cfg.pepr.alwaysIgnore?.namespaces ?? [])];
 
 interface BindingLike {
@@ -53,6 +54,8 @@ function webhookConfig(type: "mutate" | "validate", url: string, ca: string, api
         matchPolicy: "Equivalent",
         timeoutSeconds: cfg.pepr.webhookTimeout ?? 10,
         namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: ignoredNamespaces }] },
+        // as patches/pepr+1.1.4.patch has Pepr generate it: the agent pods never reach the webhook
+        ...(objectSelector ? { objectSelector } : {}),
         rules: rules(type),
         sideEffects: "None",
       },
