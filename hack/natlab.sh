@@ -5,7 +5,8 @@
 #                 100.64/10 carrier-grade NAT block, so libp2p treats it as public, which AutoNAT,
 #                 identify's observed addresses and DCUtR require). Three bootstrap/DHT nodes
 #                 (100.128.0.2-4:4001, `entangle agent bootstrap`) and one relay (100.128.0.5:4001,
-#                 `entangle agent relay`), all our own agent.
+#                 `entangle agent relay`), all our own agent. 100.128.0.6 is left free on the
+#                 bridge for tests: a member agent with a public address there relays for members.
 #   natlab-ra/rb/rc   NAT routers: WAN 100.128.0.11/12/13 on inet0, LAN 192.168.{10,20,30}.1/24.
 #                 nftables masquerade on the WAN; a and b: endpoint-independent mapping (Linux
 #                 keeps the source port when it is free); c: `masquerade fully-random`
@@ -36,6 +37,7 @@ NETS=(10 20 30)
 PREFIX=100.128.0
 BOOTSTRAP_IPS=(2 3 4)
 RELAY_IP=5
+MEMBER_IP=6
 PORT=4001
 
 log() { echo "natlab: $*" >&2; }
@@ -85,7 +87,7 @@ build_net() {
   ip -n $INET link add inet0 type bridge
   ip -n $INET link set inet0 up
   ip -n $INET addr add "$PREFIX.1/24" dev inet0
-  for i in "${BOOTSTRAP_IPS[@]}" $RELAY_IP; do ip -n $INET addr add "$PREFIX.$i/32" dev inet0; done
+  for i in "${BOOTSTRAP_IPS[@]}" $RELAY_IP $MEMBER_IP; do ip -n $INET addr add "$PREFIX.$i/32" dev inet0; done
 
   local k=0
   for s in "${SITES[@]}"; do

@@ -16,6 +16,7 @@ import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, warmStreams, type Tunne
 import { DhtDiscovery } from "./dht.ts";
 import { createMetrics, pathOf, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
+import { memberRelaying, PROOF_WAIT_MS, RelayAccess } from "./member-relay.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import type { Logger } from "./log.ts";
 
@@ -76,6 +77,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const { role } = this.cfg;
+    const member = role.mode !== "relay";
+    // with the DHT (the public network), a member may relay for members (member-relay.ts)
+    const relayAccess = member && this.cfg.dht !== undefined ? new RelayAccess() : undefined;
     this.node = await createNode({
       listen: this.cfg.noDirect === true ? [] : this.cfg.p2pListen,
       viaRelays: role.mode !== "relay",
@@ -86,6 +90,17 @@ export class Agent {
       // reachability and hole punching come with the DHT: both need the public network it finds
       holePunching: this.cfg.dht !== undefined,
       announceListen: role.mode === "relay",
+      memberRelay: relayAccess,
+      onPunch: (result, peer) => {
+        this.metrics.holePunch.labels(result).inc();
+        this.log.debug({ peer, result }, "hole punching (DCUtR)");
+      },
+      // tunnels on a relayed connection outlive its replacement by a punched one
+      relayedBusy: (protocols) => protocols.includes(TUNNEL_PROTOCOL),
+      // mDNS answers carry our network's tag: a peer found there may be a member; DHT peers are not dialed for being found
+      onMdnsPeer: (peer) => {
+        if (this.discovery !== undefined && this.gate !== undefined && this.node.getConnections(peer.id).length === 0) this.discovery.dial(peer.id, "mdns");
+      },
     });
     this.closers.push(() => this.node.stop());
     const handlerOpts = { maxInboundStreams: STREAM_LIMIT, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true };
@@ -126,6 +141,7 @@ export class Agent {
         foundVia: (peer) => discovery.foundVia(peer) ?? "dialed us",
       });
       this.gate = gate;
+      if (relayAccess !== undefined) relayAccess.allow = (peer) => gate.admitted(peer, PROOF_WAIT_MS);
       this.closers.push(() => gate.stop());
       const tunnels: TunnelOptions = {
         node: this.node,
@@ -149,11 +165,6 @@ export class Agent {
         tunnels.warm?.drop(evt.detail.toString());
         if (gate.forget(evt.detail.toString())) this.log.info({ peer: evt.detail.toString() }, "member disconnected");
       });
-      this.node.addEventListener("peer:discovery", (evt) => {
-        // mDNS and the DHT both report peers here
-        const via = !this.cfg.mdns ? "dht" : this.cfg.dht === undefined ? "mdns" : "mdns or dht";
-        if (this.node.getConnections(evt.detail.id).length === 0) discovery.dial(evt.detail.id, via);
-      });
       if (this.cfg.dht !== undefined) {
         const dht = new DhtDiscovery({
           node: this.node,
@@ -170,6 +181,7 @@ export class Agent {
         });
         dht.start();
         this.closers.push(() => dht.stop());
+        this.closers.push(memberRelaying({ node: this.node, keys: this.keys!, log: this.log, dial: (peer) => discovery.dial(peer, "dht") }));
       }
       if (role.mode === "connect") {
         this.listener = await listenForClients(tunnels, role.listen, role.service);
@@ -198,17 +210,15 @@ export class Agent {
   }
 
   /**
-   * Connections by path; with hole punching on, a relayed connection is an attempt (DCUtR starts
-   * on it) and a direct connection to a peer already reached through a relay is a success.
+   * Connections by path; with hole punching on, a direct connection to a peer already reached
+   * through a relay is logged (hole punches are counted by DCUtR exchange: punch.ts countPunches).
    */
   private countPath(conn: Connection): void {
     const path = pathOf(conn);
     this.metrics.connections.labels(path).inc();
-    if (this.cfg.dht === undefined) return;
-    if (path === "relayed") return void this.metrics.holePunch.labels("attempt").inc();
+    if (this.cfg.dht === undefined || path === "relayed") return;
     const relayed = this.node.getConnections(conn.remotePeer).some((c) => c !== conn && c.status === "open" && pathOf(c) === "relayed");
     if (!relayed) return;
-    this.metrics.holePunch.labels("success").inc();
     const peer = conn.remotePeer.toString();
     this.log.info(
       { peer, found: this.discovery?.foundVia(peer) ?? "dialed us", path, addr: conn.remoteAddr.toString() },

@@ -23,6 +23,8 @@ export function dhtServices(opts: NodeOptions): Record<string, unknown> {
         }
       : {}),
     // DCUtR with our NAT mapping (punch.ts; the TCP dials share a port for it: node.ts)
-    ...(opts.holePunching === true ? { autoNAT: autoNAT(), dcutr: punchingDcutr(dcutr()) } : {}),
+    ...(opts.holePunching === true
+      ? { autoNAT: autoNAT(), dcutr: punchingDcutr(dcutr(), undefined, { onPunch: opts.onPunch, relayedBusy: opts.relayedBusy }) }
+      : {}),
   };
 }

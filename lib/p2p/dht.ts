@@ -37,6 +37,10 @@ export interface DhtDiscoveryOptions {
   satisfied?: () => boolean;
   /** time from start to the first provider found, in seconds */
   onFirstFound?: (seconds: number) => void;
+  /** what is provided, for the log ("provider" by default; "member relay") */
+  what?: string;
+  /** find: look up again after this many ms while not satisfied (FIND_EVERY_MS by default) */
+  searchEveryMs?: number;
 }
 
 export class DhtDiscovery {
@@ -89,7 +93,7 @@ export class DhtDiscovery {
       if (this.opts.mode === "provide") {
         this.lastAddrs = node.getMultiaddrs().map(String).sort().join(",");
         await node.contentRouting.provide(this.cid, { signal });
-        log.debug({ addrs: this.lastAddrs.split(",") }, "announced on the DHT");
+        log.debug({ addrs: this.lastAddrs.split(","), what: this.opts.what ?? "provider" }, "announced on the DHT");
         next = PROVIDE_EVERY_MS;
       } else {
         for await (const peer of node.contentRouting.findProviders(this.cid, { signal })) {
@@ -98,11 +102,11 @@ export class DhtDiscovery {
             this.firstFound = true;
             const seconds = (performance.now() - this.started) / 1000;
             this.opts.onFirstFound?.(seconds);
-            log.info({ peer: peer.id.toString(), seconds: Math.round(seconds * 1000) / 1000 }, "first provider found on the DHT");
+            log.info({ peer: peer.id.toString(), seconds: Math.round(seconds * 1000) / 1000 }, `first ${this.opts.what ?? "provider"} found on the DHT`);
           }
           this.opts.onProvider?.(peer);
         }
-        next = this.opts.satisfied?.() === true ? FIND_IDLE_MS : FIND_EVERY_MS;
+        next = this.opts.satisfied?.() === true ? FIND_IDLE_MS : (this.opts.searchEveryMs ?? FIND_EVERY_MS);
       }
     } catch (err) {
       if (this.abort.signal.aborted) return;

@@ -11,8 +11,10 @@ import type { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
 
 /** How a member was found: a configured peer (--peer, ENTANGLE_PEERS), a peer embedded in the token,
- * a DHT bootstrap node, a DHT provider record, a relay's rendezvous, mDNS; or it dialed us. */
-export type FoundVia = "configured" | "token" | "bootstrap" | "dht" | "rendezvous" | "mdns" | "mdns or dht" | "dialed us";
+ * a DHT bootstrap node, a DHT provider record (of a service, or of a member relay), a relay's
+ * rendezvous, mDNS (under our network's tag); or it dialed us. Nothing else is dialed: the DHT's
+ * other peers (libp2p's peer:discovery) are strangers. */
+export type FoundVia = "configured" | "token" | "bootstrap" | "dht" | "rendezvous" | "mdns" | "dialed us";
 
 export interface DiscoveryOptions {
   node: Libp2p;
@@ -90,6 +92,7 @@ export class Discovery {
 
   dial(peer: PeerId, via: FoundVia): void {
     this.remember(peer.toString(), via);
+    this.o.log.debug({ peer: peer.toString(), via }, "dialing a peer found");
     this.o.node.dial(peer, { signal: AbortSignal.timeout(10_000) }).then(
       () => this.o.metrics.dials.labels("ok").inc(),
       (err: Error) => {

@@ -56,11 +56,13 @@ function remoteHost(maConn: MultiaddrConnection): string | undefined {
 
 /**
  * A connection gater taking a per-source slot when a raw inbound connection arrives and
- * giving it back once the connection is encrypted or closed, whichever comes first.
+ * giving it back once the connection is encrypted or closed, whichever comes first. `more`:
+ * further hooks (a member relay's, member-relay.ts).
  */
-export function pendingGater(pending = new PendingBySource()): ConnectionGater {
+export function pendingGater(pending = new PendingBySource(), more: ConnectionGater = {}): ConnectionGater {
   const releases = new WeakMap<MultiaddrConnection, () => void>();
   return {
+    ...more,
     denyInboundConnection(maConn) {
       const host = remoteHost(maConn);
       if (host === undefined) return false; // relayed: the relay's own connection was counted

@@ -48,6 +48,20 @@ export class MemberGate {
     await this.pending.get(peer);
   }
 
+  /**
+   * Whether `peer` is a member, waiting up to `ms` for a proof under way or about to start (a
+   * member proves itself as soon as it connects; its relay request may arrive first).
+   */
+  async admitted(peer: string, ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      await this.pending.get(peer);
+      if (this.members.has(peer)) return true;
+      if (this.stopped || Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** A connection we dialed: prove membership on it, unless the peer is known or being proved. */
   initiate(conn: Connection): void {
     const peer = conn.remotePeer.toString();
@@ -108,7 +122,14 @@ export class MemberGate {
     this.members.add(peer, hello.services);
     this.o.metrics.members.set(this.members.size);
     this.o.log.info(
-      { peer, provides: hello.services.includes(this.o.tag), found: this.o.foundVia?.(peer), path: pathOf(conn), encryption: conn.encryption },
+      {
+        peer,
+        provides: hello.services.includes(this.o.tag),
+        found: this.o.foundVia?.(peer),
+        path: pathOf(conn),
+        addr: conn.remoteAddr.toString(),
+        encryption: conn.encryption,
+      },
       "member authenticated",
     );
   }

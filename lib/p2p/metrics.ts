@@ -20,7 +20,7 @@ export function createMetrics() {
     connections: new Counter({ name: "entangle_connections_total", help: "libp2p connections opened, by path", labelNames: ["path"], registers: [registry] }),
     holePunch: new Counter({
       name: "entangle_hole_punch_total",
-      help: "Hole punching (DCUtR): attempt = a relayed connection to a peer opened, success = a direct one joined it",
+      help: "Hole punching (DCUtR exchanges, either side): attempt = an exchange started, success = it left a direct connection to the peer",
       labelNames: ["result"],
       registers: [registry],
     }),

@@ -10,8 +10,10 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { mdns } from "@libp2p/mdns";
 import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay-v2";
-import type { Multiaddr } from "@multiformats/multiaddr";
+import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
+import type { PeerInfo } from "@libp2p/interface";
 import { pendingGater } from "./gater.ts";
+import { publicDirect, relayGaterHooks, switchable, type RelayAccess } from "./member-relay.ts";
 
 export const STREAM_LIMIT = 8192;
 /** libp2p's default is 10 s: every idle stranger held a pending slot that long. */
@@ -58,7 +60,38 @@ export interface NodeOptions {
    * are. libp2p otherwise keeps a public address to itself until AutoNAT has confirmed it.
    */
   announceListen?: boolean;
+  /**
+   * A member's relay (member-relay.ts): a circuit-relay v2 server, off until the agent switches
+   * it on (`node.services.relay.enable()`), for the peers `access` allows only, without limits.
+   */
+  memberRelay?: RelayAccess;
+  /** DCUtR exchanges (punch.ts): each attempt, then whether it ended in a direct connection */
+  onPunch?: (result: "attempt" | "success", peer: string) => void;
+  /** a relayed connection DCUtR replaced stays while streams of these protocols use it (punch.ts lingering) */
+  relayedBusy?: (protocols: string[]) => boolean;
+  /** a peer mDNS found (under our network's service tag) */
+  onMdnsPeer?: (peer: PeerInfo) => void;
 }
+
+/** An mDNS discovery that also tells `onPeer` what it finds (libp2p's peer:discovery mixes in the DHT's peers). */
+function telling(factory: ReturnType<typeof mdns>, onPeer?: (peer: PeerInfo) => void): ReturnType<typeof mdns> {
+  return (components) => {
+    const d = factory(components);
+    if (onPeer !== undefined) d.addEventListener("peer", (evt) => onPeer(evt.detail));
+    return d;
+  };
+}
+
+/** Specific listen addresses, never a wildcard, port 0 or a circuit. */
+const specific = (listen: string[]) => listen.filter((a) => !/\/ip[46]\/(0\.0\.0\.0|::)\/|\/tcp\/0(\/|$)|p2p-circuit/.test(a));
+
+/** The circuit relay server's settings: members' tunnels are long-lived and bulky, no per-circuit data or time limit. */
+const RELAY_SERVER = {
+  reservations: { maxReservations: 1024, applyDefaultLimit: false },
+  maxInboundHopStreams: STREAM_LIMIT,
+  maxOutboundHopStreams: STREAM_LIMIT,
+  maxOutboundStopStreams: STREAM_LIMIT,
+};
 
 /**
  * The DHT, AutoNAT and DCUtR, loaded only when asked for, by a specifier bundlers leave alone:
@@ -86,7 +119,9 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
   return createLibp2p({
     addresses: {
       listen,
-      appendAnnounce: opts.announceListen === true ? listen.filter((a) => !/\/ip[46]\/(0\.0\.0\.0|::)\/|\/tcp\/0(\/|$)|p2p-circuit/.test(a)) : [],
+      // infrastructure announces its listen addresses; a member only its configured public ones
+      // (libp2p would otherwise wait for AutoNAT, which needs observers in 4 different /8s)
+      appendAnnounce: opts.announceListen === true ? specific(listen) : publicDirect(specific(listen).map((a) => multiaddr(a))).map(String),
     },
     transports: [
       optional.tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),
@@ -104,22 +139,13 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
       dialTimeout: 10_000,
     },
     // per source, a few connections before encryption: strangers cannot fill the pending slots
-    connectionGater: pendingGater(),
-    peerDiscovery: opts.mdnsTag !== undefined ? [mdns({ serviceTag: opts.mdnsTag, interval: 2_000 })] : [],
+    connectionGater: pendingGater(undefined, opts.memberRelay !== undefined ? relayGaterHooks(opts.memberRelay) : {}),
+    peerDiscovery: opts.mdnsTag !== undefined ? [telling(mdns({ serviceTag: opts.mdnsTag, interval: 2_000 }), opts.onMdnsPeer)] : [],
     services: {
       identify: identify(),
       ...optional.services,
-      ...(opts.relayServer
-        ? {
-            relay: circuitRelayServer({
-              // members' tunnels are long-lived and bulky: no per-circuit data or time limit
-              reservations: { maxReservations: 1024, applyDefaultLimit: false },
-              maxInboundHopStreams: STREAM_LIMIT,
-              maxOutboundHopStreams: STREAM_LIMIT,
-              maxOutboundStopStreams: STREAM_LIMIT,
-            }),
-          }
-        : {}),
+      ...(opts.relayServer ? { relay: circuitRelayServer(RELAY_SERVER) } : {}),
+      ...(opts.memberRelay !== undefined ? { relay: switchable(circuitRelayServer(RELAY_SERVER)) } : {}),
     },
   });
 }

@@ -132,13 +132,106 @@ interface PunchComponents {
   addressManager: AddressManager;
   peerId: PeerId;
   events: EventTarget;
+  connectionManager: { getConnections(peer: PeerId): Array<{ status: string; remoteAddr: Multiaddr }> };
+}
+
+/** Each DCUtR exchange: "attempt" when it starts, "success" when it ended with a direct connection. */
+export type PunchListener = (result: "attempt" | "success", peer: string) => void;
+
+/** Whether the peer is now reached directly: an open connection that is no circuit. */
+export function hasDirect(conns: Array<{ status: string; remoteAddr: Multiaddr }>): boolean {
+  return conns.some((c) => c.status === "open" && !c.remoteAddr.toString().includes("/p2p-circuit"));
+}
+
+/** The two entry points of @libp2p/dcutr's service (3.x): B's upgrade of an inbound relayed connection, A's handler. */
+interface DcutrEntries {
+  upgradeInbound(relayed: RelayedConnection): Promise<void>;
+  handleIncomingUpgrade(stream: unknown, relayed: RelayedConnection): Promise<void>;
+}
+
+/** What DCUtR and lingering() use of the relayed connection it upgrades. */
+interface RelayedConnection {
+  remotePeer: PeerId;
+  status: string;
+  streams: Array<{ protocol: string }>;
+  close(options?: { signal?: AbortSignal }): Promise<void>;
+  abort(err: Error): void;
+}
+
+/** A relayed connection that DCUtR replaced lives on this long at most while streams still use it. */
+export const LINGER_MAX_MS = 15 * 60_000;
+const LINGER_CHECK_MS = 1_000;
+
+/**
+ * The relayed connection as DCUtR sees it, with a close() that waits: DCUtR closes it as soon as
+ * the direct connection is up, which resets every tunnel on it. Closed once `busy` says no stream
+ * on it needs it any more (new streams take the direct connection: tunnels.ts pickConnection),
+ * at the latest after `maxMs`. Without `busy`, the connection itself.
+ */
+export function lingering<T extends Omit<RelayedConnection, "remotePeer">>(conn: T, busy?: (protocols: string[]) => boolean, maxMs = LINGER_MAX_MS): T {
+  if (busy === undefined) return conn;
+  return new Proxy(conn, {
+    get(target, prop) {
+      if (prop === "close") return async () => closeWhenIdle(target, busy, Date.now() + maxMs);
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+function closeWhenIdle(conn: Omit<RelayedConnection, "remotePeer">, busy: (protocols: string[]) => boolean, until: number): void {
+  if (conn.status !== "open") return;
+  if (!busy(conn.streams.map((s) => s.protocol)) || Date.now() >= until) {
+    void conn.close({ signal: AbortSignal.timeout(2_000) }).catch((err: Error) => conn.abort(err));
+    return;
+  }
+  setTimeout(() => closeWhenIdle(conn, busy, until), LINGER_CHECK_MS).unref();
+}
+
+export interface PunchOptions {
+  /** each DCUtR exchange */
+  onPunch?: PunchListener;
+  /** keep a replaced relayed connection while its streams' protocols need it (lingering) */
+  relayedBusy?: (protocols: string[]) => boolean;
+}
+
+/**
+ * Counts DCUtR exchanges on a DCUtR service (@libp2p/dcutr has no events) and lets the relayed
+ * connection it replaces linger: both of its entry points are wrapped before it starts (it
+ * registers them in start()). An exchange succeeded when it left an open direct connection to
+ * the peer; it ends the same way whether it threw or not (B's side retries and swallows errors).
+ */
+export function countPunches<S>(service: S, connections: PunchComponents["connectionManager"], o: PunchOptions): S {
+  const d = service as unknown as DcutrEntries;
+  if (typeof d.upgradeInbound !== "function" || typeof d.handleIncomingUpgrade !== "function") {
+    throw new Error("countPunches: @libp2p/dcutr has no upgradeInbound/handleIncomingUpgrade any more");
+  }
+  const exchange = async (relayed: RelayedConnection, run: (relayed: RelayedConnection) => Promise<void>): Promise<void> => {
+    const peer = relayed.remotePeer;
+    o.onPunch?.("attempt", peer.toString());
+    try {
+      await run(lingering(relayed, o.relayedBusy));
+    } finally {
+      if (hasDirect(connections.getConnections(peer))) o.onPunch?.("success", peer.toString());
+    }
+  };
+  const upgradeInbound = d.upgradeInbound.bind(d);
+  const handleIncomingUpgrade = d.handleIncomingUpgrade.bind(d);
+  d.upgradeInbound = (relayed) => exchange(relayed, upgradeInbound);
+  d.handleIncomingUpgrade = (stream, relayed) => exchange(relayed, (r) => handleIncomingUpgrade(stream, r));
+  return service;
 }
 
 /**
  * Wraps a DCUtR service factory (@libp2p/dcutr `dcutr()`): its address manager also lists the
- * confirmed mappings of `mappings`, which it fills from identify results of connections we dialed.
+ * confirmed mappings of `mappings`, which it fills from identify results of connections we dialed;
+ * its exchanges are counted and the relayed connections it replaces linger (countPunches).
  */
-export function punchingDcutr<C extends object>(factory: (components: C) => unknown, mappings = new ObservedMappings()): (components: C) => unknown {
+export function punchingDcutr<C extends object>(
+  factory: (components: C) => unknown,
+  mappings = new ObservedMappings(),
+  punches?: PunchOptions,
+): (components: C) => unknown {
   return (components) => {
     const c = components as unknown as PunchComponents;
     c.events.addEventListener("peer:identify", (evt) => {
@@ -162,6 +255,7 @@ export function punchingDcutr<C extends object>(factory: (components: C) => unkn
         };
       },
     });
-    return factory(new Proxy(components, { get: (t, p) => (p === "addressManager" ? addressManager : (Reflect.get(t, p) as unknown)) }) as C);
+    const service = factory(new Proxy(components, { get: (t, p) => (p === "addressManager" ? addressManager : (Reflect.get(t, p) as unknown)) }) as C);
+    return punches === undefined ? service : countPunches(service, c.connectionManager, punches);
   };
 }
