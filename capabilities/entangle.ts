@@ -33,38 +33,45 @@ When(Entanglement)
 // Each binding below is one watch for every phase (created, changed, deleted; the callback is
 // told which): Pepr's When() has no "any event", and a created-or-updated binding plus a deleted
 // one are two watches that each receive and parse every event of the kind (issue 11).
-function everyPhase(): void {
-  (Entangle.bindings.at(-1) as { event: string }).event = "*";
+function everyPhase(register: () => unknown): void {
+  const before = Entangle.bindings.length;
+  register();
+  // only the watch binding just added (none where Pepr registers no watches: admission, tools)
+  for (const b of Entangle.bindings.slice(before) as { isWatch?: boolean; event: string }[]) if (b.isWatch) b.event = "*";
 }
 
 // the agent Deployment's availability feeds the Entanglement's Ready condition
-When(a.Deployment)
-  .IsCreatedOrUpdated()
-  .WithLabel("app.kubernetes.io/managed-by", "entangle")
-  .Watch((dep, phase) => reconcileOwnerOf(dep, phase));
-everyPhase();
+everyPhase(() =>
+  When(a.Deployment)
+    .IsCreatedOrUpdated()
+    .WithLabel("app.kubernetes.io/managed-by", "entangle")
+    .Watch((dep, phase) => reconcileOwnerOf(dep, phase)),
+);
 
 // its pods' container statuses say why an agent exits (its termination message)
-When(a.Pod)
-  .IsCreatedOrUpdated()
-  .WithLabel("app.kubernetes.io/managed-by", "entangle")
-  .Watch((pod, phase) => reconcileOwnerOfPod(pod, phase));
-everyPhase();
+everyPhase(() =>
+  When(a.Pod)
+    .IsCreatedOrUpdated()
+    .WithLabel("app.kubernetes.io/managed-by", "entangle")
+    .Watch((pod, phase) => reconcileOwnerOfPod(pod, phase)),
+);
 
 // spec.serviceRef: its Service created, changed or deleted after the Entanglement
-When(a.Service)
-  .IsCreatedOrUpdated()
-  .Watch((svc, phase) => reconcileUsersOfService(svc, phase));
-everyPhase();
+everyPhase(() =>
+  When(a.Service)
+    .IsCreatedOrUpdated()
+    .Watch((svc, phase) => reconcileUsersOfService(svc, phase)),
+);
 
 // a Secret created, fixed or deleted after its Entanglement changes that Entanglement's status.
 // Every Secret of the cluster comes by (a watch cannot select "Secrets some CR names"); each
 // event costs one pass over the Entanglements held in memory (lib/controller/memory.ts users),
 // no API request and no listing.
-When(a.Secret)
-  .IsCreatedOrUpdated()
-  .Watch((s, phase) => reconcileUsersOfSecret(s, phase));
-everyPhase();
+everyPhase(() =>
+  When(a.Secret)
+    .IsCreatedOrUpdated()
+    .Watch((s, phase) => reconcileUsersOfSecret(s, phase)),
+);
 
 When(a.Pod)
   .IsCreated()
