@@ -5,7 +5,9 @@
 //
 // The replacement of a stream just taken is opened on a later turn of the event loop: opening one
 // runs ~0.3 ms of libp2p code at once (a new yamux stream, multistream-select; measured on this
-// loaded host), which used to run before the taking client's tag was even written.
+// loaded host), which used to run before the taking client's tag was even written. While another
+// stream is still ready it is opened later still (REFILL_DELAY_MS), so that its negotiation does
+// not reach the provider while it dials the target for the client that took one.
 import type { Stream } from "@libp2p/interface";
 
 export interface Warm<C> {
@@ -24,18 +26,23 @@ export interface WarmStreamsOptions<C> {
   /** a ready stream is replaced after this long (the exposing side waits longer for its tag) */
   maxAgeMs?: number;
   now?: () => number;
-  /** runs the opening of replacements later (default: a timer, after this turn's writes left) */
-  defer?: (fn: () => void) => void;
+  /**
+   * runs the opening of replacements `ms` later and returns how to cancel that (default: a
+   * timer; 0 = after this turn's writes left)
+   */
+  defer?: (fn: () => void, ms: number) => () => void;
 }
 
 export const WARM_MAX_AGE_MS = 30_000;
 export const WARM_SIZE = 2;
+/** how much later a taken stream is replaced while another one is still ready */
+export const REFILL_DELAY_MS = 50;
 
 export class WarmStreams<C> {
   private readonly ready = new Map<string, Array<Warm<C>>>();
   private readonly opening = new Map<string, number>();
   /** peers whose refill is scheduled (deferred) but not started yet */
-  private readonly scheduled = new Set<string>();
+  private readonly scheduled = new Map<string, { ms: number; cancel: () => void }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -54,7 +61,7 @@ export class WarmStreams<C> {
       if (this.usable(peer, w)) found = w;
       else discard(w);
     }
-    this.fillLater(peer);
+    this.fillLater(peer, list.length > 0 ? REFILL_DELAY_MS : 0);
     return found;
   }
 
@@ -62,6 +69,7 @@ export class WarmStreams<C> {
   drop(peer: string): void {
     for (const w of this.ready.get(peer) ?? []) discard(w);
     this.ready.delete(peer);
+    this.scheduled.get(peer)?.cancel();
     this.scheduled.delete(peer);
   }
 
@@ -82,20 +90,36 @@ export class WarmStreams<C> {
     );
   }
 
-  private fillLater(peer: string): void {
-    if (this.scheduled.has(peer) || this.closed) return;
-    this.scheduled.add(peer);
+  private fillLater(peer: string, ms: number): void {
+    if (this.closed) return;
+    const pending = this.scheduled.get(peer);
+    if (pending !== undefined) {
+      // already scheduled as soon or sooner; else sooner now (the last ready stream was taken)
+      if (pending.ms <= ms) return;
+      pending.cancel();
+    }
+    const entry = { ms, cancel: () => {} };
+    this.scheduled.set(peer, entry);
     const run = () => {
-      // dropped meanwhile (the peer disconnected): not refilled
-      if (this.scheduled.delete(peer) && !this.closed) this.fill(peer);
+      // dropped (the peer disconnected) or rescheduled meanwhile: not this one's to do
+      if (this.scheduled.get(peer) !== entry) return;
+      this.scheduled.delete(peer);
+      if (!this.closed) this.fill(peer);
     };
-    if (this.o.defer !== undefined) return this.o.defer(run);
+    if (this.o.defer !== undefined) {
+      entry.cancel = this.o.defer(run, ms);
+      return;
+    }
     const t = setTimeout(() => {
       this.timers.delete(t);
       run();
-    }, 0);
+    }, ms);
     t.unref();
     this.timers.add(t);
+    entry.cancel = () => {
+      clearTimeout(t);
+      this.timers.delete(t);
+    };
   }
 
   private fill(peer: string): void {

@@ -7,6 +7,7 @@
 //  - length-prefixed decoding: the length decoder is not asked (and does not throw) once the
 //    buffer is empty
 //  - no 'idle' event object per send when nobody listens
+//  - Noise: a small frame goes to the transport as one buffer (length prefix and ciphertext)
 import { describe, expect, it, vi } from "vitest";
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { defaultLogger } from "@libp2p/logger";
@@ -131,6 +132,33 @@ describe("Noise frames", () => {
     await transportA.close();
     for (let i = 0; i < 50 && got < 10; i++) await settle();
     expect(got).toBe(10);
+  });
+});
+
+describe("Noise frames to the transport", () => {
+  it("a small frame reaches the transport as one buffer, its length prefix included (one write, not a writev)", async () => {
+    const { a, b, transportA } = await noisePair();
+    const pieces: number[] = [];
+    const send = transportA.send.bind(transportA);
+    transportA.send = (data: Parameters<MultiaddrConnection["send"]>[0]) => {
+      pieces.push(data instanceof Uint8Array ? 1 : [...data].length);
+      return send(data);
+    };
+    const received: Uint8Array[] = [];
+    b.addEventListener("message", (e) => received.push(e.data.subarray()));
+    a.send(Uint8Array.of(1, 2, 3));
+    a.send(Uint8Array.of(4, 5));
+    await settle();
+    // unpatched: a list of two (the 2-byte length, then ciphertext and tag)
+    expect(pieces).toEqual([1]);
+    expect(Buffer.concat(received)).toEqual(Buffer.from([1, 2, 3, 4, 5]));
+    // bulk still arrives whole
+    a.send(new Uint8Array(200_000).fill(7));
+    let got = 0;
+    b.addEventListener("message", (e) => (got += e.data.byteLength));
+    for (let i = 0; i < 50 && got < 200_000; i++) await settle();
+    expect(got).toBe(200_000);
+    await a.close();
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Stream } from "@libp2p/interface";
-import { WarmStreams, type Warm } from "../../lib/p2p/warm-streams.ts";
+import { REFILL_DELAY_MS, WarmStreams, type Warm } from "../../lib/p2p/warm-streams.ts";
 
 interface FakeStream {
   status: string;
@@ -42,7 +42,7 @@ function pool(opts: { now?: () => number; maxAgeMs?: number; fail?: boolean; siz
     now: opts.now,
     maxAgeMs: opts.maxAgeMs,
     size: "size" in opts ? opts.size : 1,
-    defer: opts.realDefer ? undefined : (fn) => fn(),
+    defer: opts.realDefer ? undefined : (fn) => (fn(), () => {}),
   });
   return { warm, open, opened, useConn: (c: string) => (conn = c) };
 }
@@ -165,5 +165,23 @@ describe("warm tunnel streams", () => {
     await settle();
     expect(warm.take("p")?.stream).toBe(opened[0]);
     expect(warm.take("p")?.stream).toBe(opened[1]);
+  });
+
+  it("replaces a taken stream later while another is still ready, at once when none is left", async () => {
+    const { warm, open, opened } = pool({ realDefer: true, size: 2 });
+    warm.take("p");
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open).toHaveBeenCalledTimes(2);
+    expect(warm.take("p")?.stream).toBe(opened[0]);
+    await new Promise((r) => setTimeout(r, 5));
+    // one is still ready: its replacement waits (not to meet the provider dialing the target)
+    expect(open).toHaveBeenCalledTimes(2);
+    expect(warm.take("p")?.stream).toBe(opened[1]);
+    await new Promise((r) => setTimeout(r, 5));
+    // none left: now, not REFILL_DELAY_MS later
+    expect(open).toHaveBeenCalledTimes(4);
+    await new Promise((r) => setTimeout(r, REFILL_DELAY_MS + 20));
+    expect(open).toHaveBeenCalledTimes(4);
+    warm.close();
   });
 });
