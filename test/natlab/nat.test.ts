@@ -261,7 +261,7 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
       const t1 = performance.now();
       const ts = [transfer(target, 9002, "up", 4 * MiB, SITES.c.ctl), transfer(target, 9002, "down", 4 * MiB, SITES.c.ctl)];
       const o = await outcome(ts);
-      expect(o.completed, o.summary).toBe(2);
+      expect(o.completed, `${o.summary}\n--- connect (c):\n${tail(c)}\n--- member relay:\n${tail(member)}\n--- expose (a):\n${tail(expose)}`).toBe(2);
       expect(ts.every((t) => t.ok)).toBe(true);
       const mibs = (8 / ((performance.now() - t1) / 1000)).toFixed(1);
       const m = await metrics("c", 9002);

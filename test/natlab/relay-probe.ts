@@ -38,9 +38,11 @@ async function ask(conn: Connection, msg: Partial<HopMessage>): Promise<string> 
 async function both(node: Libp2p, before?: (conn: Connection) => Promise<unknown>): Promise<{ reserve: string; connect: string }> {
   const conn = await node.dial(multiaddr(relayAddr), { signal: AbortSignal.timeout(10_000) });
   await before?.(conn).catch(() => {});
-  const reserve = await ask(conn, { type: HopMessage.Type.RESERVE });
-  const again = conn.status === "open" ? conn : await node.dial(multiaddr(relayAddr), { signal: AbortSignal.timeout(10_000) });
-  const connect = await ask(again, { type: HopMessage.Type.CONNECT, peer: { id: peerIdFromString(target).toMultihash().bytes, addrs: [] } });
+  // both at once: the relay closes a connection that proves nothing within 10 s (member-gate.ts)
+  const [reserve, connect] = await Promise.all([
+    ask(conn, { type: HopMessage.Type.RESERVE }),
+    ask(conn, { type: HopMessage.Type.CONNECT, peer: { id: peerIdFromString(target).toMultihash().bytes, addrs: [] } }),
+  ]);
   await node.hangUp(multiaddr(relayAddr)).catch(() => {});
   return { reserve, connect };
 }
