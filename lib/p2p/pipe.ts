@@ -101,12 +101,10 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
       // A clean close needs both FINs: the remote's, and ours, which we send only after the
       // client's (socket 'end'). Anything else is a cut (a reset, or the connection went away
       // while the client was still sending). With both, 'end' may still be on its way, after
-      // data buffered while paused: the socket is ended then.
-      if (evt.error !== undefined || !remoteFin || !socket.readableEnded) {
-        cut();
-      } else if (!socket.destroyed && socket.writableEnded) {
-        socket.destroy();
-      }
+      // data buffered while paused: the socket is ended then. Never destroy an ended socket
+      // here: that drops what is still queued in it, and the client sees a clean end after
+      // fewer bytes. Ended both ways, it closes itself once the queue is flushed.
+      if (evt.error !== undefined || !remoteFin || !socket.readableEnded) cut();
       finish();
     });
     socket.resume();

@@ -231,45 +231,39 @@ describe("the end of a download whose client half-closed first", () => {
   // The remote's FIN with nothing left in the stream's buffer: libp2p dispatches 'end' and, our
   // side being closed already, 'close' right after. The socket was ended with the last bytes still
   // queued in it (a paused client), and destroying it on 'close' dropped them: the client saw a
-  // clean EOF after fewer bytes (a relayed 16 MiB transfer ended after 3.4 MiB).
-  // Known data loss, open: the fix (leave an ended socket to close itself) was reverted after one CI
-  // run saw the chaos relay test end a download short and clean with it in; it.fails until then.
-  it.fails(
-    "every byte queued in the socket reaches a paused client before its clean end",
-    async () => {
-      const stream = new ScriptedStream();
-      let result!: Promise<PipeResult>;
-      const server: Server = createServer({ allowHalfOpen: true }, (sock) => {
-        result = pipeSocketStream(sock, stream as unknown as Stream, { sent: () => {}, received: () => {} });
-      });
-      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-      cleanup.push(() => new Promise((r) => server.close(r)));
-      const client = connect({ port: (server.address() as { port: number }).port, host: "127.0.0.1", allowHalfOpen: true });
-      client.on("error", () => {});
-      cleanup.push(() => client.destroy());
-      await new Promise((r) => client.once("connect", r));
-      await until(() => result !== undefined);
-      client.pause();
-      client.end(); // the request is complete: the client only reads now
-      await until(() => stream.writeStatus === "closed"); // its FIN went through the pipe
-      const total = 32 * 1024 * 1024; // far more than the kernel's socket buffers hold
-      stream.fire("message", { data: new Uint8Array(total) });
-      stream.fire("remoteCloseWrite");
-      stream.fire("end");
-      stream.status = "closed";
-      stream.fire("close");
-      let got = 0;
-      let ended = false;
-      client.on("data", (d) => (got += d.length));
-      client.on("end", () => (ended = true));
-      client.resume();
-      await until(() => ended || client.destroyed, 30_000);
-      expect(got).toBe(total);
-      expect(ended).toBe(true);
-      expect(await result).toEqual({ reset: false });
-    },
-    60_000,
-  );
+  // clean EOF after fewer bytes (4,157,952 of 33,554,432 here before the fix).
+  it("every byte queued in the socket reaches a paused client before its clean end", async () => {
+    const stream = new ScriptedStream();
+    let result!: Promise<PipeResult>;
+    const server: Server = createServer({ allowHalfOpen: true }, (sock) => {
+      result = pipeSocketStream(sock, stream as unknown as Stream, { sent: () => {}, received: () => {} });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    cleanup.push(() => new Promise((r) => server.close(r)));
+    const client = connect({ port: (server.address() as { port: number }).port, host: "127.0.0.1", allowHalfOpen: true });
+    client.on("error", () => {});
+    cleanup.push(() => client.destroy());
+    await new Promise((r) => client.once("connect", r));
+    await until(() => result !== undefined);
+    client.pause();
+    client.end(); // the request is complete: the client only reads now
+    await until(() => stream.writeStatus === "closed"); // its FIN went through the pipe
+    const total = 32 * 1024 * 1024; // far more than the kernel's socket buffers hold
+    stream.fire("message", { data: new Uint8Array(total) });
+    stream.fire("remoteCloseWrite");
+    stream.fire("end");
+    stream.status = "closed";
+    stream.fire("close");
+    let got = 0;
+    let ended = false;
+    client.on("data", (d) => (got += d.length));
+    client.on("end", () => (ended = true));
+    client.resume();
+    await until(() => ended || client.destroyed, 30_000);
+    expect(got).toBe(total);
+    expect(ended).toBe(true);
+    expect(await result).toEqual({ reset: false });
+  }, 60_000);
 });
 
 describe("stream flow control under the pipe (@libp2p/utils resume, patched)", () => {
