@@ -13,6 +13,7 @@ import { circuitRelayServer, circuitRelayTransport } from "@libp2p/circuit-relay
 import { multiaddr, type Multiaddr } from "@multiformats/multiaddr";
 import type { PeerInfo } from "@libp2p/interface";
 import { pendingGater } from "./gater.ts";
+import { liveness } from "./liveness.ts";
 import { publicDirect, relayGaterHooks, switchable, type RelayAccess } from "./member-relay.ts";
 
 export const STREAM_LIMIT = 8192;
@@ -130,6 +131,8 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     // preferred first; plain Noise for peers that only speak it
     connectionEncrypters: [noiseAesGcm(), noise()],
     streamMuxers: [yamux(YAMUX_OPTIONS)],
+    // its heartbeat aborts busy connections behind a slow link: liveness.ts instead
+    connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: 2048,
       inboundConnectionThreshold: 200,
@@ -143,6 +146,7 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
     peerDiscovery: opts.mdnsTag !== undefined ? [telling(mdns({ serviceTag: opts.mdnsTag, interval: 2_000 }), opts.onMdnsPeer)] : [],
     services: {
       identify: identify(),
+      liveness: liveness(),
       ...optional.services,
       ...(opts.relayServer ? { relay: circuitRelayServer(RELAY_SERVER) } : {}),
       ...(opts.memberRelay !== undefined ? { relay: switchable(circuitRelayServer(RELAY_SERVER)) } : {}),
