@@ -35,7 +35,9 @@ export class AgentProcess {
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
   }
 
-  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+  // An agent starts in about a second on an idle machine and in tens of seconds on two cores
+  // shared with other test runs; a test's own timeout (60 s) still ends a wait that hangs.
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 45_000): Promise<LogLine> {
     const found = this.lines.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
@@ -134,10 +136,11 @@ export function dial(port: number): Promise<Socket> {
 }
 
 /** Sends `payload` (optional), half-closes, and collects everything until EOF or error. */
-export function exchange(port: number, payload?: Buffer): Promise<{ data: Buffer; error?: string }> {
+export function exchange(port: number, payload?: Buffer, timeoutMs?: number): Promise<{ data: Buffer; error?: string }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const s = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    if (timeoutMs !== undefined) s.setTimeout(timeoutMs, () => (resolve({ data: Buffer.concat(chunks), error: "timeout" }), s.destroy()));
     s.on("data", (d) => chunks.push(d));
     s.once("connect", () => (payload === undefined ? s.end() : s.end(payload)));
     s.once("end", () => {
