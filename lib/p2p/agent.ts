@@ -53,6 +53,8 @@ export class Agent {
   private readonly tag?: string;
   private gate?: MemberGate;
   private discovery?: Discovery;
+  /** the connect side's ready tunnel streams (tunnels.ts) */
+  private warm?: ReturnType<typeof warmStreams>;
   private readonly closers: Array<() => Promise<void> | void> = [];
   private listener?: Server;
   private timer?: NodeJS.Timeout;
@@ -94,6 +96,8 @@ export class Agent {
       onPunch: (result, peer) => {
         this.metrics.holePunch.labels(result).inc();
         this.log.debug({ peer, result }, "hole punching (DCUtR)");
+        // ready streams on the relayed connection would keep it lingering: the next ones open on the direct one
+        if (result === "success") this.warm?.drop(peer);
       },
       // tunnels on a relayed connection outlive its replacement by a punched one
       relayedBusy: (protocols) => protocols.includes(TUNNEL_PROTOCOL),
@@ -153,6 +157,7 @@ export class Agent {
         log: this.log,
         warm: role.mode === "connect" ? warmStreams(this.node) : undefined,
       };
+      this.warm = tunnels.warm;
       if (tunnels.warm !== undefined) this.closers.push(() => tunnels.warm!.close());
       await this.node.handle(AUTH_PROTOCOL, (stream, conn) => gate.respond(stream, conn), handlerOpts);
       if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOL, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
