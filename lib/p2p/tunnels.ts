@@ -4,7 +4,7 @@
 // sides pipe socket <-> stream.
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { Libp2p } from "libp2p";
-import type { Connection, Stream } from "@libp2p/interface";
+import type { Connection, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { byteStream } from "@libp2p/utils";
 import { STREAM_LIMIT } from "./node.ts";
@@ -137,13 +137,25 @@ export function pickConnection(conns: Connection[]): Connection | undefined {
 export function warmStreams(node: Libp2p): WarmStreams<Connection> {
   return new WarmStreams<Connection>({
     open: (peer) => negotiate(node, peer, AbortSignal.timeout(OPEN_TIMEOUT_MS)),
-    current: (peer, conn) => pickConnection(node.getConnections(peerIdFromString(peer))) === conn,
+    current: (peer, conn) => pickConnection(node.getConnections(peerId(peer))) === conn,
   });
+}
+
+/** Parsing a peer id costs 0.15-0.2 ms (a multihash decode): once per provider, not per client. */
+const peerIds = new Map<string, PeerId>();
+function peerId(peer: string): PeerId {
+  let id = peerIds.get(peer);
+  if (id === undefined) {
+    if (peerIds.size >= 1024) peerIds.clear(); // providers are few; bound it anyway
+    id = peerIdFromString(peer);
+    peerIds.set(peer, id);
+  }
+  return id;
 }
 
 /** A negotiated tunnel stream to the peer (no tag sent yet). */
 async function negotiate(node: Libp2p, peer: string, signal: AbortSignal): Promise<Warm<Connection>> {
-  const id = peerIdFromString(peer);
+  const id = peerId(peer);
   const conn = pickConnection(node.getConnections(id)) ?? (await node.dial(id, { signal }));
   const stream = await conn.newStream(TUNNEL_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
   return { stream, conn, openedAt: Date.now() };
