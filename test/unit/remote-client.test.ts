@@ -112,9 +112,12 @@ describe("TunnelPool", () => {
   it("an idle tunnel is stopped and its client dropped; a used one is kept", async () => {
     const t = fakeTunnels();
     const pool = new TunnelPool(t.start, (port) => ({ port }), 1_000);
+    // both were last used at t0 or later (not Date.now() after the awaits: on a loaded host
+    // a millisecond passes between them, and 999 ms became 1,000)
+    const t0 = Date.now();
     const old = await pool.get("tok", "idle");
     await pool.get("tok", "busy");
-    await pool.sweep(Date.now() + 999);
+    await pool.sweep(t0 + 999);
     expect([pool.size, t.stopped]).toEqual([2, []]);
     await pool.sweep(Date.now() + 1_000);
     expect([pool.size, t.stopped]).toEqual([0, [40_000, 40_001]]);
