@@ -272,7 +272,7 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
       await allIntact(target, 9002, SITES.c.ctl, 256 * 1024, 4);
       const m = await metrics("c", 9002);
       expect(m['entangle_tunnel_bytes_total{direction="sent",path="relayed"}']).toBeGreaterThan(256 * 1024);
-      // bulk, measured, not asserted: 3 of 6 runs carried 4 MiB each way intact, 3 saw the
+      // bulk, measured, not asserted: 4 of 7 runs carried 4 MiB each way intact, 3 (at load 10-19) saw the
       // circuit stall near or at the end and reset ~10-15 s later (the todo below)
       const t1 = performance.now();
       const ts = [transfer(target, 9002, "up", 4 * MiB, SITES.c.ctl), transfer(target, 9002, "down", 4 * MiB, SITES.c.ctl)];
@@ -311,7 +311,7 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     }
   }, 420_000);
 
-  // Open: through a member relay, a 4 MiB transfer each way stalled in 3 of 6 runs (once with all
+  // Open: through a member relay, a 4 MiB transfer each way stalled in 3 of 7 runs (once with all
   // but 45-49 bytes of both delivered) and was reset when the relayed connection closed 10-15 s
   // later; the lab's relay (the same circuit-relay server, in relay mode) carries the same
   // transfers. Not understood yet (see the README).
