@@ -315,6 +315,8 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
   // Open: through a member relay, a 4 MiB transfer each way stalled in 3 of 7 runs (once with all
   // but 45-49 bytes of both delivered) and was reset when the relayed connection closed 10-15 s
   // later; the lab's relay (the same circuit-relay server, in relay mode) carries the same
-  // transfers. Not understood yet (see the README).
+  // transfers. Not understood yet (see the README). Since liveness.ts (libp2p's heartbeat no longer
+  // closes busy connections) 3 of 3 runs at load 3-18 were intact, but so was 1 with the old
+  // heartbeat put back: not shown to be the cause.
   it.todo("a bulk transfer through a member relay completes intact every time");
 });
