@@ -12,10 +12,11 @@
 // data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { readdirSync, readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
+import { cpuSeconds, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RR = Number(process.env.BENCH_RR ?? 5000);
@@ -25,17 +26,8 @@ const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 100);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const children: ChildProcess[] = [];
 
-const listen = (s: Server) => new Promise<number>((r) => s.listen(0, "127.0.0.1", () => r((s.address() as { port: number }).port)));
 const echoServer = createServer({ noDelay: true, allowHalfOpen: true }, (s) => (s.on("error", () => {}), s.pipe(s)));
 const greeter = createServer({ noDelay: true }, (s) => (s.on("error", () => {}), s.end("!")));
-
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: "127.0.0.1", noDelay: true, allowHalfOpen: true });
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
 
 /** utime+stime per thread name of each process (BENCH_THREADS=1 prints them per round). */
 function threadTicks(procs: ChildProcess[]): Map<string, number> {
@@ -53,43 +45,6 @@ function threadTicks(procs: ChildProcess[]): Map<string, number> {
     }
   });
   return m;
-}
-
-function cpuSeconds(procs: ChildProcess[]): number {
-  let ticks = 0;
-  for (const c of procs) {
-    const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(f[11]) + Number(f[12]);
-  }
-  return ticks / 100;
-}
-
-async function requestRate(port: number, conns: number): Promise<number> {
-  const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
-  const msg = Buffer.alloc(64, 2);
-  let done = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    socks.map(
-      (s) =>
-        new Promise<void>((resolve, reject) => {
-          let got = 0;
-          s.once("error", reject);
-          s.on("data", (d: Buffer) => {
-            got += d.length;
-            if (got < 64) return;
-            got -= 64;
-            if (++done >= RR) return resolve();
-            s.write(msg);
-          });
-          s.write(msg);
-        }),
-    ),
-  );
-  const rate = done / ((performance.now() - t0) / 1000);
-  for (const s of socks) s.destroy();
-  return rate;
 }
 
 async function echoP50(port: number): Promise<number> {
@@ -112,33 +67,6 @@ async function echoP50(port: number): Promise<number> {
   }
   s.destroy();
   return median(times);
-}
-
-async function firstByteP50(port: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < CONNECTS; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const s = connect({ port, host: "127.0.0.1", noDelay: true });
-      s.once("data", () => (times.push(performance.now() - t0), s.destroy(), resolve()));
-      s.once("error", reject);
-    });
-  }
-  return median(times);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = connect({ port, host: "127.0.0.1" });
-      s.once("connect", () => (s.destroy(), resolve()));
-      s.once("error", () => (Date.now() > deadline ? reject(new Error(`port ${port} never opened`)) : setTimeout(attempt, 100)));
-    };
-    attempt();
-  });
 }
 
 interface Build {
@@ -166,23 +94,14 @@ async function start(label: string, entry: string, echoPort: number, greetPort: 
   await waitForPort(b);
   for (let i = 0; i < 100; i++) {
     try {
-      await firstByteP50Once(b);
-      await requestRate(a, 1);
+      await firstByteOnce(b);
+      await requestRate(a, 1, { count: RR });
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
   return { label, data: a, greet: b, procs: [conn, expose] };
-}
-
-function firstByteP50Once(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: "127.0.0.1" });
-    s.once("data", () => (s.destroy(), resolve()));
-    s.once("error", reject);
-    s.once("close", () => reject(new Error("closed")));
-  });
 }
 
 async function main() {
@@ -209,15 +128,15 @@ async function main() {
           : [];
       if (tracers.length > 0) await new Promise((r) => setTimeout(r, 1000));
       let cpu = cpuSeconds(b.procs);
-      const r1 = await requestRate(b.data, 1);
+      const r1 = (await requestRate(b.data, 1, { count: RR })).rate;
       const us1 = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
       for (const t of tracers) t.kill("SIGINT");
       await Promise.all(tracers.map((t) => new Promise((r) => t.once("exit", r))));
       cpu = cpuSeconds(b.procs);
-      const rN = await requestRate(b.data, CONNS);
+      const rN = (await requestRate(b.data, CONNS, { count: RR })).rate;
       const usN = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
       const e = await echoP50(b.data);
-      const fb = await firstByteP50(b.greet);
+      const fb = median(await firstByte(b.greet, CONNECTS));
       if (process.env.BENCH_THREADS) {
         const after = threadTicks(b.procs);
         const diff = [...after].map(([k, v]) => `${k} ${v - (threads.get(k) ?? 0)}`).filter((x) => !x.endsWith(" 0"));

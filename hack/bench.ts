@@ -13,10 +13,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createServer, connect, type Server, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
+import { cpuSeconds, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
@@ -25,12 +26,10 @@ const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 300);
 const RR_COUNT = Number(process.env.BENCH_RR ?? 20_000);
 const RR_CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
 const RR_MAX_MS = 10_000;
+/** request/reply runs: the target's first byte 'e' selects echo */
+const rr = { count: RR_COUNT, maxMs: RR_MAX_MS, prefix: "e" };
 const pipeScript = fileURLToPath(new URL("./bench-pipe.ts", import.meta.url));
 const children: ChildProcess[] = [];
-
-function listen(server: Server): Promise<number> {
-  return new Promise((r) => server.listen(0, "127.0.0.1", () => r((server.address() as { port: number }).port)));
-}
 
 // --- target servers -----------------------------------------------------------------------
 const block = Buffer.alloc(1 << 20, 0x5a);
@@ -65,13 +64,6 @@ const greeter = createServer({ noDelay: true }, (s) => {
 });
 
 // --- workloads ----------------------------------------------------------------------------
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: "127.0.0.1", noDelay: true, allowHalfOpen: true });
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
 
 async function upload(port: number): Promise<number> {
   const s = await open(port);
@@ -136,69 +128,6 @@ async function echo(port: number): Promise<number[]> {
   return times;
 }
 
-/** utime + stime of processes, in seconds (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuSeconds(procs: ChildProcess[] = []): number {
-  let ticks = 0;
-  for (const c of procs) {
-    const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
-}
-
-/**
- * Requests per second: `conns` connections, each sending a 64-byte request and waiting for its
- * 64-byte reply before the next; stops after RR_COUNT replies in all or RR_MAX_MS.
- */
-async function requestRate(port: number, conns: number): Promise<{ rate: number; done: number }> {
-  const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
-  const msg = Buffer.alloc(64, 2);
-  let done = 0;
-  const t0 = performance.now();
-  const deadline = t0 + RR_MAX_MS;
-  await Promise.all(
-    socks.map(
-      (s) =>
-        new Promise<void>((resolve, reject) => {
-          let got = 0;
-          s.once("error", reject);
-          s.on("data", (d: Buffer) => {
-            got += d.length;
-            if (got < 64) return;
-            got -= 64;
-            done++;
-            if (done >= RR_COUNT || performance.now() > deadline) return resolve();
-            s.write(msg);
-          });
-          // the target's first byte 'e' selects echo
-          s.write(Buffer.concat([Buffer.from("e"), msg]));
-        }),
-    ),
-  );
-  const rate = done / ((performance.now() - t0) / 1000);
-  for (const s of socks) s.destroy();
-  return { rate, done };
-}
-
-async function firstByte(port: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < CONNECTS; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const s = connect({ port, host: "127.0.0.1", noDelay: true });
-      s.once("data", () => {
-        times.push(performance.now() - t0);
-        s.destroy();
-        resolve();
-      });
-      s.once("error", reject);
-    });
-  }
-  return times;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
 
 // --- paths --------------------------------------------------------------------------------
@@ -208,18 +137,6 @@ interface Path {
   greet: number;
   /** Node processes whose memory is reported (the agents or relays carrying `data`) */
   procs?: ChildProcess[];
-}
-
-function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = connect({ port, host: "127.0.0.1" });
-      s.once("connect", () => (s.destroy(), resolve()));
-      s.once("error", () => (Date.now() > deadline ? reject(new Error(`port ${port} never opened`)) : setTimeout(attempt, 100)));
-    };
-    attempt();
-  });
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
@@ -340,15 +257,6 @@ async function tunnelPath(name: string, root: string, dataPort: number, greetPor
   return { name, data: a, greet: b, procs: [conn, expose] };
 }
 
-function firstByteOnce(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ port, host: "127.0.0.1" });
-    s.once("data", () => (s.destroy(), resolve()));
-    s.once("error", reject);
-    s.once("close", () => reject(new Error("closed")));
-  });
-}
-
 async function measure(p: Path) {
   // memory of the relaying processes once set up and carrying a first connection
   await firstByteOnce(p.greet).catch(() => {});
@@ -360,13 +268,13 @@ async function measure(p: Path) {
     down.push(await download(p.data));
   }
   const rtt = await echo(p.data);
-  const fb = await firstByte(p.greet);
+  const fb = await firstByte(p.greet, CONNECTS);
   // CPU time of the relaying processes per request: robust against other load on the host
   let cpu = cpuSeconds(p.procs);
-  const one = await requestRate(p.data, 1);
+  const one = await requestRate(p.data, 1, rr);
   const cpu1 = cpuSeconds(p.procs) - cpu;
   cpu = cpuSeconds(p.procs);
-  const many = await requestRate(p.data, RR_CONNS);
+  const many = await requestRate(p.data, RR_CONNS, rr);
   const cpuN = cpuSeconds(p.procs) - cpu;
   const [rr1, rrN, us1, usN] = [one.rate, many.rate, (cpu1 * 1e6) / one.done, (cpuN * 1e6) / many.done];
   const peak = (p.procs ?? []).map((c) => rssMiB(c.pid!, "VmHWM"));

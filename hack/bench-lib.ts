@@ -1,0 +1,105 @@
+// Measurement primitives shared by the benchmarks (hack/bench.ts, hack/bench-rr.ts): loopback
+// sockets, per-process CPU, request rate, first byte.
+import { readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { connect, type Server, type Socket } from "node:net";
+
+export function listen(server: Server): Promise<number> {
+  return new Promise((r) => server.listen(0, "127.0.0.1", () => r((server.address() as { port: number }).port)));
+}
+
+export function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1", noDelay: true, allowHalfOpen: true });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+export function waitForPort(port: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const s = connect({ port, host: "127.0.0.1" });
+      s.once("connect", () => (s.destroy(), resolve()));
+      s.once("error", () => (Date.now() > deadline ? reject(new Error(`port ${port} never opened`)) : setTimeout(attempt, 100)));
+    };
+    attempt();
+  });
+}
+
+/** utime + stime of processes, in seconds (/proc/PID/stat, clock ticks of 10 ms). */
+export function cpuSeconds(procs: ChildProcess[] = []): number {
+  let ticks = 0;
+  for (const c of procs) {
+    const stat = readFileSync(`/proc/${c.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / 100;
+}
+
+export interface RateOptions {
+  /** replies in all, then stop */
+  count: number;
+  /** or stop then */
+  maxMs?: number;
+  /** sent once before the first request (a target's protocol selector) */
+  prefix?: string;
+}
+
+/**
+ * Requests per second: `conns` connections, each sending a 64-byte request and waiting for its
+ * 64-byte reply before the next.
+ */
+export async function requestRate(port: number, conns: number, o: RateOptions): Promise<{ rate: number; done: number }> {
+  const socks = await Promise.all(Array.from({ length: conns }, () => open(port)));
+  const msg = Buffer.alloc(64, 2);
+  let done = 0;
+  const t0 = performance.now();
+  const deadline = t0 + (o.maxMs ?? Infinity);
+  await Promise.all(
+    socks.map(
+      (s) =>
+        new Promise<void>((resolve, reject) => {
+          let got = 0;
+          s.once("error", reject);
+          s.on("data", (d: Buffer) => {
+            got += d.length;
+            if (got < 64) return;
+            got -= 64;
+            done++;
+            if (done >= o.count || performance.now() > deadline) return resolve();
+            s.write(msg);
+          });
+          s.write(o.prefix === undefined ? msg : Buffer.concat([Buffer.from(o.prefix), msg]));
+        }),
+    ),
+  );
+  const rate = done / ((performance.now() - t0) / 1000);
+  for (const s of socks) s.destroy();
+  return { rate, done };
+}
+
+/** Milliseconds from connect() to the first byte, for `n` connections one after the other. */
+export async function firstByte(port: number, n: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await firstByteOnce(port);
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+/** One connection that gets a first byte (rejects if it closes or fails first). */
+export function firstByteOnce(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1", noDelay: true });
+    s.once("data", () => (s.destroy(), resolve()));
+    s.once("error", reject);
+    s.once("close", () => reject(new Error("closed")));
+  });
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
