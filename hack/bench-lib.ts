@@ -81,6 +81,33 @@ export async function requestRate(port: number, conns: number, o: RateOptions): 
   return { rate, done };
 }
 
+/** Round trips of 64-byte messages on one connection, one after the other, in ms (`prefix` as in RateOptions). */
+export async function echo(port: number, n: number, prefix?: string): Promise<number[]> {
+  const s = await open(port);
+  const msg = Buffer.alloc(64, 1);
+  const times: number[] = [];
+  if (prefix !== undefined) s.write(prefix);
+  let pending: (() => void) | undefined;
+  let got = 0;
+  s.on("data", (d: Buffer) => {
+    got += d.length;
+    if (got >= 64) {
+      got -= 64;
+      pending?.();
+    }
+  });
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => {
+      pending = r;
+      s.write(msg);
+    });
+    times.push(performance.now() - t0);
+  }
+  s.destroy();
+  return times;
+}
+
 /** Milliseconds from connect() to the first byte, for `n` connections one after the other. */
 export async function firstByte(port: number, n: number): Promise<number[]> {
   const times: number[] = [];

@@ -16,7 +16,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { cpuSeconds, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
+import { cpuSeconds, echo, firstByte, firstByteOnce, listen, median, requestRate, waitForPort } from "./bench-lib.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RR = Number(process.env.BENCH_RR ?? 5000);
@@ -45,28 +45,6 @@ function threadTicks(procs: ChildProcess[]): Map<string, number> {
     }
   });
   return m;
-}
-
-async function echoP50(port: number): Promise<number> {
-  const s = await open(port);
-  const msg = Buffer.alloc(64, 1);
-  const times: number[] = [];
-  let pending: (() => void) | undefined;
-  let got = 0;
-  s.on("data", (d: Buffer) => {
-    got += d.length;
-    if (got >= 64) {
-      got -= 64;
-      pending?.();
-    }
-  });
-  for (let i = 0; i < ECHOES; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((r) => ((pending = r), s.write(msg)));
-    times.push(performance.now() - t0);
-  }
-  s.destroy();
-  return median(times);
 }
 
 interface Build {
@@ -135,7 +113,7 @@ async function main() {
       cpu = cpuSeconds(b.procs);
       const rN = (await requestRate(b.data, CONNS, { count: RR })).rate;
       const usN = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
-      const e = await echoP50(b.data);
+      const e = median(await echo(b.data, ECHOES));
       const fb = median(await firstByte(b.greet, CONNECTS));
       if (process.env.BENCH_THREADS) {
         const after = threadTicks(b.procs);

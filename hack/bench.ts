@@ -17,7 +17,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { cpuSeconds, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
+import { cpuSeconds, echo, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
@@ -100,32 +100,6 @@ async function download(port: number): Promise<number> {
   s.destroy();
   if (got !== MIB * 1048576) throw new Error(`download got ${got} bytes`);
   return MIB / ((performance.now() - t0) / 1000);
-}
-
-async function echo(port: number): Promise<number[]> {
-  const s = await open(port);
-  const msg = Buffer.alloc(64, 1);
-  const times: number[] = [];
-  s.write("e");
-  let pending: (() => void) | undefined;
-  let got = 0;
-  s.on("data", (d: Buffer) => {
-    got += d.length;
-    if (got >= 64) {
-      got -= 64;
-      pending?.();
-    }
-  });
-  for (let i = 0; i < ECHOES; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((r) => {
-      pending = r;
-      s.write(msg);
-    });
-    times.push(performance.now() - t0);
-  }
-  s.destroy();
-  return times;
 }
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
@@ -267,7 +241,7 @@ async function measure(p: Path) {
     up.push(await upload(p.data));
     down.push(await download(p.data));
   }
-  const rtt = await echo(p.data);
+  const rtt = await echo(p.data, ECHOES, "e");
   const fb = await firstByte(p.greet, CONNECTS);
   // CPU time of the relaying processes per request: robust against other load on the host
   let cpu = cpuSeconds(p.procs);
