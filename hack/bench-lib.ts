@@ -108,21 +108,25 @@ export async function echo(port: number, n: number, prefix?: string): Promise<nu
   return times;
 }
 
-/** Milliseconds from connect() to the first byte, for `n` connections one after the other. */
-export async function firstByte(port: number, n: number): Promise<number[]> {
+/**
+ * Milliseconds from connect() to the first byte, for `n` connections one after the other. With
+ * `send`, the client speaks first (sent at once, as HTTP does) and the first byte is the reply.
+ */
+export async function firstByte(port: number, n: number, send?: string): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    await firstByteOnce(port);
+    await firstByteOnce(port, send);
     times.push(performance.now() - t0);
   }
   return times;
 }
 
 /** One connection that gets a first byte (rejects if it closes or fails first). */
-export function firstByteOnce(port: number): Promise<void> {
+export function firstByteOnce(port: number, send?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = connect({ port, host: "127.0.0.1", noDelay: true });
+    if (send !== undefined) s.write(send);
     s.once("data", () => (s.destroy(), resolve()));
     s.once("error", reject);
     s.once("close", () => reject(new Error("closed")));

@@ -7,7 +7,8 @@
 // ENTRY is an agent entry point: dist/agent/entangle.mjs (the bundle, the default "bundle") or
 // bin/entangle.js (the TypeScript sources, the default "sources"). Per round and build: request
 // rate over 1 and BENCH_RR_CONNS (50) connections (BENCH_RR requests each, default 5000), the two
-// agents' CPU µs per request (utime+stime), echo p50 and new connection -> first byte p50.
+// agents' CPU µs per request (utime+stime), echo p50, new connection -> first byte p50 (the
+// server speaks first) and -> first reply p50 (the client speaks first, as HTTP does).
 // BENCH_ROUNDS (3) rounds; the medians are printed. BENCH_AGENT_ARGS adds Node options to the
 // data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { readdirSync, readFileSync } from "node:fs";
@@ -115,22 +116,26 @@ async function main() {
       const usN = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
       const e = median(await echo(b.data, ECHOES));
       const fb = median(await firstByte(b.greet, CONNECTS));
+      // the client speaks first (its byte is echoed)
+      const fr = median(await firstByte(b.data, CONNECTS, "?"));
       if (process.env.BENCH_THREADS) {
         const after = threadTicks(b.procs);
         const diff = [...after].map(([k, v]) => `${k} ${v - (threads.get(k) ?? 0)}`).filter((x) => !x.endsWith(" 0"));
         process.stderr.write(`    ${b.label} threads (ticks of 10 ms): ${diff.join(", ")}\n`);
       }
-      rows.get(b.label)!.push([r1, rN, us1, usN, e, fb]);
+      rows.get(b.label)!.push([r1, rN, us1, usN, e, fb, fr]);
       process.stderr.write(
-        `  round ${round + 1} ${b.label}: ${r1.toFixed(0)} / ${rN.toFixed(0)} req/s, ${us1.toFixed(0)} / ${usN.toFixed(0)} µs, echo p50 ${e.toFixed(3)} ms, first byte p50 ${fb.toFixed(2)} ms\n`,
+        `  round ${round + 1} ${b.label}: ${r1.toFixed(0)} / ${rN.toFixed(0)} req/s, ${us1.toFixed(0)} / ${usN.toFixed(0)} µs, echo p50 ${e.toFixed(3)} ms, first byte p50 ${fb.toFixed(2)} ms, first reply p50 ${fr.toFixed(2)} ms\n`,
       );
     }
   }
-  console.log(`| build | req/s 1 / ${CONNS} conns | CPU µs per request 1 / ${CONNS} | echo p50 ms | first byte p50 ms |`);
-  console.log("|---|---:|---:|---:|---:|");
+  console.log(`| build | req/s 1 / ${CONNS} conns | CPU µs per request 1 / ${CONNS} | echo p50 ms | first byte p50 ms | first reply p50 ms |`);
+  console.log("|---|---:|---:|---:|---:|---:|");
   for (const [label, rs] of rows) {
     const m = (i: number) => median(rs.map((r) => r[i]));
-    console.log(`| ${label} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(0)} / ${m(3).toFixed(0)} | ${m(4).toFixed(3)} | ${m(5).toFixed(2)} |`);
+    console.log(
+      `| ${label} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(0)} / ${m(3).toFixed(0)} | ${m(4).toFixed(3)} | ${m(5).toFixed(2)} | ${m(6).toFixed(2)} |`,
+    );
   }
   console.log(`load average: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 }

@@ -1,6 +1,7 @@
 // Benchmark driver (see hack/bench.sh): the same workloads through each path, in one run.
 //   bulk upload / download (BENCH_MIB MiB, median of 3), 64-byte echo round trip p50/p99,
-//   new connection -> first byte p50/p99, request rate (64-byte request, 64-byte reply, one
+//   new connection -> first byte p50/p99 (the server speaks first) and -> first reply p50 (the
+//   client speaks first, as HTTP does), request rate (64-byte request, 64-byte reply, one
 //   outstanding per connection) over 1 and BENCH_RR_CONNS connections.
 // Paths: direct TCP; two plain Node processes relaying TCP and TLS sockets (hack/bench-pipe.ts,
 // one connection per client connection: the JavaScript floor); `ssh -L` (default cipher,
@@ -243,6 +244,8 @@ async function measure(p: Path) {
   }
   const rtt = await echo(p.data, ECHOES, "e");
   const fb = await firstByte(p.greet, CONNECTS);
+  // the client speaks first: 'e' selects echo, '!' comes back
+  const fr = await firstByte(p.data, CONNECTS, "e!");
   // CPU time of the relaying processes per request: robust against other load on the host
   let cpu = cpuSeconds(p.procs);
   const one = await requestRate(p.data, 1, rr);
@@ -260,6 +263,7 @@ async function measure(p: Path) {
     rtt99: pct(rtt, 99),
     fb50: pct(fb, 50),
     fb99: pct(fb, 99),
+    fr50: pct(fr, 50),
     rr1,
     rrN,
     us1,
@@ -268,7 +272,7 @@ async function measure(p: Path) {
     peak,
   };
   process.stderr.write(
-    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms, ` +
+    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms, first reply p50 ${r.fr50.toFixed(2)} ms, ` +
       `${rr1.toFixed(0)} req/s (1 conn), ${rrN.toFixed(0)} req/s (${RR_CONNS} conns)\n`,
   );
   return r;
@@ -311,12 +315,12 @@ async function main() {
   const mem = (xs: number[]) => (xs.length === 0 ? "-" : xs.map((x) => fmt(x)).join(" + "));
   console.log("");
   console.log(
-    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms |",
+    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms | new conn -> first reply p50 ms |",
   );
   console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of results)
     console.log(
-      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} |`,
+      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} | ${fmt(r.fr50, 2)} |`,
     );
   console.log("");
   console.log(

@@ -12,7 +12,7 @@ import { AUTH_PROTOCOL } from "./membership.ts";
 import { RENDEZVOUS_PROTOCOL, RendezvousTable, serveRendezvous } from "./rendezvous.ts";
 import { Discovery, mdnsServiceTag } from "./discovery.ts";
 import { connectionCutter, MemberGate } from "./member-gate.ts";
-import { listenForClients, serveTunnel, TUNNEL_PROTOCOL, warmStreams, type TunnelOptions } from "./tunnels.ts";
+import { isTunnelProtocol, listenForClients, serveTunnel, TUNNEL_PROTOCOLS, warmStreams, type TunnelOptions } from "./tunnels.ts";
 import { DhtDiscovery } from "./dht.ts";
 import { createMetrics, pathOf, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
@@ -100,7 +100,7 @@ export class Agent {
         if (result === "success") this.warm?.drop(peer);
       },
       // tunnels on a relayed connection outlive its replacement by a punched one
-      relayedBusy: (protocols) => protocols.includes(TUNNEL_PROTOCOL),
+      relayedBusy: (protocols) => protocols.some(isTunnelProtocol),
       // mDNS answers carry our network's tag: a peer found there may be a member; DHT peers are not dialed for being found
       onMdnsPeer: (peer) => {
         if (this.discovery !== undefined && this.gate !== undefined && this.node.getConnections(peer.id).length === 0) this.discovery.dial(peer.id, "mdns");
@@ -160,7 +160,7 @@ export class Agent {
       this.warm = tunnels.warm;
       if (tunnels.warm !== undefined) this.closers.push(() => tunnels.warm!.close());
       await this.node.handle(AUTH_PROTOCOL, (stream, conn) => gate.respond(stream, conn), handlerOpts);
-      if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOL, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
+      if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOLS, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
       this.node.addEventListener("connection:open", (evt) => {
         if (evt.detail.direction === "outbound") gate.initiate(evt.detail);
         else gate.require(evt.detail);

@@ -16,8 +16,33 @@ export interface PipeResult {
   reset: boolean;
 }
 
-export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeCounters): Promise<PipeResult> {
+export interface PipeOptions {
+  /**
+   * Bytes already read from the stream before the pipe attached (what came with a tunnel's tag or
+   * status byte): written to the socket first. The stream's remote end may also have half-closed
+   * or gone away before then; the pipe reads that from the stream's state.
+   */
+  head?: Uint8Array[];
+}
+
+const finned = new WeakSet<Stream>();
+
+/**
+ * Call as soon as a stream is opened or accepted, when a pipe will attach to it later: the pipe
+ * then knows whether a close before it attached was the remote's FIN (a clean end) or the stream's
+ * connection going away (a cut: that closes a stream without FIN and without an error too).
+ */
+export function watchRemoteFin(stream: Stream): void {
+  stream.addEventListener("remoteCloseWrite", () => finned.add(stream), { once: true });
+}
+
+export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeCounters, options: PipeOptions = {}): Promise<PipeResult> {
   return new Promise((resolve) => {
+    // the client went away while its tunnel was being opened: its 'close' has passed
+    if (socket.destroyed) {
+      stream.abort(new Error("TCP connection closed"));
+      return resolve({ reset: true });
+    }
     let settled = false;
     let socketClosed = false;
     let streamClosed = false;
@@ -55,6 +80,10 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     });
 
     // stream -> TCP
+    for (const chunk of options.head ?? []) {
+      counters.received(chunk.byteLength);
+      if (!socket.write(chunk)) stream.pause();
+    }
     stream.addEventListener("message", (evt: StreamMessageEvent) => {
       const data = evt.data;
       let ok = true;
@@ -75,13 +104,19 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
     // before 'close' with the error), and a libp2p connection that drops (agent killed, network
     // cut) ends its streams without FIN and without an error: both must reach the client as RST,
     // or a transfer cut off mid-way would look complete.
-    let remoteFin = false;
+    // The remote may have half-closed before the pipe attached (a client that sent its request and
+    // FIN right behind the tag): its 'remoteCloseWrite' has passed then, and so has 'end' if
+    // nothing of it is still queued in the stream. Over a fast target the whole exchange may even
+    // be over (both FINs, the stream closed) before the connect side's pipe attaches.
+    const alive = stream.status === "open" || stream.status === "closing";
+    let remoteFin = finned.has(stream) || (alive && stream.remoteWriteStatus === "closed");
     stream.addEventListener("remoteCloseWrite", () => (remoteFin = true));
-    stream.addEventListener("end", () => {
+    const onEnd = () => {
       if (socket.destroyed) return;
       if (remoteFin && stream.status !== "reset") return void socket.end();
       cut();
-    });
+    };
+    stream.addEventListener("end", onEnd);
 
     // errors and resets
     socket.on("error", (err: Error) => {
@@ -107,6 +142,12 @@ export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeC
       if (evt.error !== undefined || !remoteFin || !socket.readableEnded) cut();
       finish();
     });
+    if (!alive) {
+      // its 'close' has passed: judged as there (a reset, or a connection gone, is a cut)
+      streamClosed = true;
+      if (stream.status !== "closed" || !remoteFin || !socket.readableEnded) cut();
+    }
+    if (remoteFin && stream.readBufferLength === 0) onEnd(); // its 'end' has passed
     socket.resume();
   });
 }

@@ -1,22 +1,34 @@
 // Tunnels: one libp2p stream per tunnelled TCP connection. The connect side accepts a client,
 // picks a provider among the members, opens a stream and sends the service tag; the expose side
 // checks the peer and the tag, dials its target and answers with one status byte. Then both
-// sides pipe socket <-> stream.
+// sides pipe socket <-> stream. Over /entangle/tunnel/1.1.0 the connect side sends the client's
+// bytes (and its FIN) right behind the tag, without waiting for the status byte: a client that
+// speaks first (HTTP, most databases) saves one crossing of the tunnel. Over 1.0.0 (an older
+// exposing side) it waits for the status byte first.
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { Libp2p } from "libp2p";
-import type { Connection, PeerId, Stream } from "@libp2p/interface";
+import type { Connection, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { byteStream } from "@libp2p/utils";
 import { STREAM_LIMIT } from "./node.ts";
 import type { Members } from "./members.ts";
 import type { ConnectionCutter } from "./member-gate.ts";
-import { bigReads, pipeSocketStream } from "./pipe.ts";
+import { bigReads, pipeSocketStream, watchRemoteFin } from "./pipe.ts";
 import { pathOf, type Metrics, type Path } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import { WARM_MAX_AGE_MS, WarmStreams, type Warm } from "./warm-streams.ts";
 import type { Logger } from "./log.ts";
 
-export const TUNNEL_PROTOCOL = "/entangle/tunnel/1.0.0";
+/** The client's bytes may follow the tag before the status byte came back. */
+export const TUNNEL_PROTOCOL = "/entangle/tunnel/1.1.0";
+/** The first version: nothing follows the tag until the status byte came back. */
+export const TUNNEL_PROTOCOL_V1 = "/entangle/tunnel/1.0.0";
+/**
+ * The exposing side serves both the same way (it takes bytes and a FIN that arrive before it has
+ * dialed its target). The connect side proposes 1.1.0 first: an older exposing side answers "na"
+ * and 1.0.0 is taken, one more round trip while a stream is warmed, not per client.
+ */
+export const TUNNEL_PROTOCOLS = [TUNNEL_PROTOCOL, TUNNEL_PROTOCOL_V1];
+export const isTunnelProtocol = (protocol: string) => TUNNEL_PROTOCOLS.includes(protocol);
 
 /** Reply byte of the exposing side once it has (or could not) reach its target. */
 const Status = { OK: 0, UNKNOWN_SERVICE: 1, TARGET_UNREACHABLE: 2, NOT_A_MEMBER: 3 } as const;
@@ -26,6 +38,11 @@ const WAIT_FOR_PROVIDER_MS = 5_000;
 const OPEN_TIMEOUT_MS = 10_000;
 /** how long the exposing side waits for the tag: longer than a warm stream stays ready */
 const TAG_WAIT_MS = 2 * WARM_MAX_AGE_MS;
+/**
+ * What a client sends before a provider answered is kept to be replayed to the next provider if
+ * this one refuses; past this much the client is not read until the answer comes.
+ */
+const EARLY_MAX = 64 * 1024;
 
 export interface TunnelOptions {
   node: Libp2p;
@@ -44,22 +61,29 @@ export interface TunnelOptions {
 /** Expose side: one inbound stream = one TCP connection to the target. */
 export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: Stream, conn: Connection): Promise<void> {
   const peer = conn.remotePeer.toString();
+  watchRemoteFin(stream);
   try {
     await o.settled(peer);
-    const bytes = byteStream(stream);
-    const reply = (code: number) => bytes.write(Uint8Array.of(code));
+    const reply = (code: number) => void stream.send(Uint8Array.of(code));
     if (!o.members.has(peer)) {
       // at once, without waiting for a service tag; the stranger's connection goes too, so a
       // flood of such streams costs one log line per connection, not one per stream
       o.metrics.tunnels.labels("refused").inc();
       o.cutOff(conn, "tunnel refused: peer has not proved membership");
-      await reply(Status.NOT_A_MEMBER).catch(() => {});
+      try {
+        reply(Status.NOT_A_MEMBER);
+      } catch {
+        // it went away already
+      }
       return void stream.abort(new Error("not a member"));
     }
-    const tag = Buffer.from((await bytes.read({ bytes: 32, signal: AbortSignal.timeout(TAG_WAIT_MS) })).subarray()).toString("hex");
+    // the client's first bytes (and even its FIN) may come right behind the tag: they wait in the
+    // stream (and in `rest`) while the target is dialed
+    const { head, rest } = await readHead(stream, 32, AbortSignal.timeout(TAG_WAIT_MS));
+    const tag = Buffer.from(head).toString("hex");
     if (tag !== o.tag) {
       o.metrics.tunnels.labels("unknown_service").inc();
-      await reply(Status.UNKNOWN_SERVICE);
+      reply(Status.UNKNOWN_SERVICE);
       return void (await stream.close());
     }
     const socket = await connectTcp(target).catch((err: Error) => {
@@ -68,11 +92,12 @@ export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: St
     });
     if (socket === undefined) {
       o.metrics.tunnels.labels("target_unreachable").inc();
-      await reply(Status.TARGET_UNREACHABLE);
+      reply(Status.TARGET_UNREACHABLE);
       return void (await stream.close());
     }
-    await reply(Status.OK);
-    await carry(o, socket, bytes.unwrap(), peer, pathOf(conn));
+    // a stream that went away meanwhile is the pipe's to cut (with the socket)
+    if (stream.writeStatus === "writable") reply(Status.OK);
+    await carry(o, socket, stream, peer, pathOf(conn), rest);
   } catch (err) {
     o.log.debug({ peer, err: (err as Error).message }, "tunnel stream failed");
     stream.abort(err as Error);
@@ -93,6 +118,7 @@ export async function listenForClients(o: TunnelOptions, at: HostPort, service: 
 /** Find a provider, open a stream, fail over to the next one on error. */
 async function acceptClient(o: TunnelOptions, socket: Socket, service: string): Promise<void> {
   socket.on("error", () => {});
+  const early = new EarlyBytes(socket);
   const deadline = Date.now() + WAIT_FOR_PROVIDER_MS;
   const tried = new Set<string>();
   while (!socket.destroyed) {
@@ -105,15 +131,16 @@ async function acceptClient(o: TunnelOptions, socket: Socket, service: string): 
     }
     const member = candidates[0];
     tried.add(member.id);
-    const opened = await openTunnel(o, member.id).catch((err: Error) => {
+    const opened = await openTunnel(o, member.id, early).catch((err: Error) => {
       o.members.markFailed(member.id);
       o.log.warn({ peer: member.id, err: err.message }, "provider failed, trying another");
       return undefined;
     });
     if (opened === undefined) continue;
     member.active++;
+    o.metrics.counters[opened.path].sent(early.bytes);
     try {
-      await carry(o, socket, opened.stream, member.id, opened.path);
+      await carry(o, socket, opened.stream, member.id, opened.path, opened.rest);
     } finally {
       member.active--;
     }
@@ -157,46 +184,159 @@ function peerId(peer: string): PeerId {
 async function negotiate(node: Libp2p, peer: string, signal: AbortSignal): Promise<Warm<Connection>> {
   const id = peerId(peer);
   const conn = pickConnection(node.getConnections(id)) ?? (await node.dial(id, { signal }));
-  const stream = await conn.newStream(TUNNEL_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
+  const stream = await conn.newStream(TUNNEL_PROTOCOLS, { signal, maxOutboundStreams: STREAM_LIMIT, runOnLimitedConnection: true });
   return { stream, conn, openedAt: Date.now() };
 }
 
 /** The provider answered with a status other than OK: another stream to it would get the same. */
 class Refused extends Error {}
 
-async function openTunnel(o: TunnelOptions, peer: string): Promise<{ stream: Stream; path: Path }> {
+interface Opened {
+  stream: Stream;
+  path: Path;
+  /** what came with the status byte */
+  rest: Uint8Array[];
+}
+
+async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Promise<Opened> {
   const warm = o.warm?.take(peer);
   if (warm !== undefined) {
     try {
-      return await requestService(o, warm, AbortSignal.timeout(OPEN_TIMEOUT_MS));
+      return await requestService(o, warm, early, AbortSignal.timeout(OPEN_TIMEOUT_MS));
     } catch (err) {
       if (err instanceof Refused) throw err;
       // the ready stream went stale (e.g. the provider restarted): a fresh one decides
     }
   }
   const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
-  return requestService(o, await negotiate(o.node, peer, signal), signal);
+  return requestService(o, await negotiate(o.node, peer, signal), early, signal);
 }
 
-/** Send the service tag and wait for the provider's status byte. */
-async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connection>, signal: AbortSignal): Promise<{ stream: Stream; path: Path }> {
-  const bytes = byteStream(stream);
+/**
+ * Send the service tag and wait for the provider's status byte. Over 1.1.0 the client's bytes
+ * follow the tag at once; over 1.0.0 they (and those an earlier provider got before refusing)
+ * follow the status byte.
+ */
+async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connection>, early: EarlyBytes, signal: AbortSignal): Promise<Opened> {
+  watchRemoteFin(stream);
   try {
-    await bytes.write(Buffer.from(o.tag, "hex"), { signal });
-    const status = (await bytes.read({ bytes: 1, signal })).get(0);
+    stream.send(Buffer.from(o.tag, "hex"));
+    const pipelined = stream.protocol === TUNNEL_PROTOCOL;
+    if (pipelined) early.into(stream);
+    const { head, rest } = await readHead(stream, 1, signal);
+    early.stop();
+    const status = head[0];
     if (status !== Status.OK) throw new Refused(STATUS_TEXT[status] ?? `status ${status}`);
-    return { stream: bytes.unwrap(), path: pathOf(conn) };
+    if (!pipelined) {
+      early.into(stream);
+      early.stop();
+    }
+    return { stream, path: pathOf(conn), rest };
   } catch (err) {
+    early.stop();
     stream.abort(err as Error);
     throw err;
   }
 }
 
-async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string, path: Path): Promise<void> {
+/**
+ * The client's bytes (and FIN) from its connection until a provider said OK, sent to the stream
+ * of the provider being asked and kept: one that refuses is followed by another, which gets them
+ * all again. Reading pauses at EARLY_MAX until the answer.
+ */
+class EarlyBytes {
+  private readonly chunks: Buffer[] = [];
+  bytes = 0;
+  private ended = false;
+  private stream: Stream | undefined;
+  private listening = false;
+  private readonly socket: Socket;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+
+  /** Send what the client sent so far to the stream, and what it sends next, until stop(). */
+  into(stream: Stream): void {
+    this.stream = stream;
+    for (const chunk of this.chunks) stream.send(chunk);
+    if (this.ended) return void closeWrite(stream);
+    if (!this.listening) {
+      this.listening = true;
+      this.socket.on("data", this.onData);
+      this.socket.once("end", this.onEnd);
+    }
+    if (this.bytes < EARLY_MAX) this.socket.resume();
+  }
+
+  /** Stop reading the client (the pipe takes over, or the next provider is asked). */
+  stop(): void {
+    this.stream = undefined;
+    if (!this.listening) return;
+    this.listening = false;
+    this.socket.pause();
+    this.socket.off("data", this.onData);
+    this.socket.off("end", this.onEnd);
+  }
+
+  private readonly onData = (buf: Buffer) => {
+    this.chunks.push(buf);
+    this.bytes += buf.length;
+    if (this.bytes >= EARLY_MAX) this.socket.pause();
+    if (this.stream?.writeStatus === "writable") this.stream.send(buf);
+  };
+
+  private readonly onEnd = () => {
+    this.ended = true;
+    if (this.stream !== undefined) closeWrite(this.stream);
+  };
+}
+
+function closeWrite(stream: Stream): void {
+  if (stream.writeStatus === "writable") stream.close().catch((err: Error) => stream.abort(err));
+}
+
+/**
+ * The first `n` bytes the stream receives. What came with them is `rest`; later bytes wait in the
+ * stream until the next listener.
+ */
+export function readHead(stream: Stream, n: number, signal: AbortSignal): Promise<{ head: Uint8Array; rest: Uint8Array[] }> {
+  return new Promise((resolve, reject) => {
+    const got: Uint8Array[] = [];
+    let have = 0;
+    const done = (err?: Error) => {
+      stream.removeEventListener("message", onMessage);
+      stream.removeEventListener("end", onEnd);
+      stream.removeEventListener("close", onClose);
+      signal.removeEventListener("abort", onAbort);
+      if (err !== undefined) return reject(err);
+      const all = got.length === 1 ? got[0] : Buffer.concat(got);
+      resolve({ head: all.subarray(0, n), rest: all.byteLength > n ? [all.subarray(n)] : [] });
+    };
+    const onMessage = (evt: StreamMessageEvent) => {
+      const data = evt.data.subarray();
+      got.push(data);
+      have += data.byteLength;
+      if (have >= n) done();
+    };
+    const onEnd = () => done(new Error(`stream ended after ${have} of ${n} bytes`));
+    const onClose = (evt: StreamCloseEvent) => done(evt.error ?? new Error(`stream closed after ${have} of ${n} bytes`));
+    const onAbort = () => done(signal.reason as Error);
+    if (signal.aborted) return onAbort();
+    if (stream.status !== "open" && stream.status !== "closing") return done(new Error(`stream ${stream.status}`));
+    if (stream.remoteWriteStatus === "closed" && stream.readBufferLength === 0) return onEnd();
+    stream.addEventListener("message", onMessage);
+    stream.addEventListener("end", onEnd);
+    stream.addEventListener("close", onClose);
+    signal.addEventListener("abort", onAbort);
+  });
+}
+
+async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string, path: Path, head: Uint8Array[] = []): Promise<void> {
   o.metrics.streams.inc();
   o.metrics.tunnels.labels("opened").inc();
   try {
-    const { reset } = await pipeSocketStream(socket, stream, o.metrics.counters[path]);
+    const { reset } = await pipeSocketStream(socket, stream, o.metrics.counters[path], { head });
     if (reset) o.log.debug({ peer }, "tunnel connection reset");
   } finally {
     o.metrics.streams.dec();
