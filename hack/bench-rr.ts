@@ -56,7 +56,14 @@ interface Build {
 }
 
 async function start(label: string, entry: string, echoPort: number, greetPort: number): Promise<Build> {
-  const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
+  // never the public libp2p bootstrap peers (hack/bench.sh sets the same for bench.ts)
+  const env = {
+    ...process.env,
+    ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1",
+    ENTANGLE_BOOTSTRAP: process.env.ENTANGLE_BOOTSTRAP ?? "none",
+    ENTANGLE_NETWORK_TOKEN: newToken(),
+    ENTANGLE_LOG_LEVEL: "warn",
+  };
   const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const run = (args: string[]) => {
