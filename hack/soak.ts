@@ -19,6 +19,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+// no soak may reach the public libp2p bootstrap peers
+import "../test/helpers/offline.ts";
 import { newToken } from "../lib/p2p/token.ts";
 
 const { values: opts } = parseArgs({
@@ -32,10 +34,6 @@ const minutes = Number(opts.minutes);
 if (!(minutes > 0 && minutes <= 24 * 60)) throw new Error("--minutes must be between 0 and 1440");
 const intervalS = Number(opts.interval ?? Math.min(60, Math.max(10, Math.round((minutes * 60) / 30))));
 const logDir = opts["log-dir"] ?? mkdtempSync("/tmp/entangle-soak-");
-// No soak may reach the public libp2p bootstrap peers: the built-in list is a hard error in the
-// agents, which run without a DHT unless ENTANGLE_BOOTSTRAP names the NAT lab's bootstrap nodes.
-process.env.ENTANGLE_FORBID_PUBLIC_BOOTSTRAP = "1";
-process.env.ENTANGLE_BOOTSTRAP ||= "none";
 const entangle = fileURLToPath(new URL("../bin/entangle.js", import.meta.url));
 const t0 = Date.now();
 

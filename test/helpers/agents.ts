@@ -1,4 +1,5 @@
 // Runs real `entangle` agent processes for the p2p suites and reads their JSON logs.
+import "./offline.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { createInterface } from "node:readline";
