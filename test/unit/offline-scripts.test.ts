@@ -22,7 +22,11 @@ describe("no script reaches the public bootstrap peers", () => {
     const probe = (env: Record<string, string>) =>
       execFileSync(
         process.execPath,
-        ["--input-type=module", "-e", `await import(${JSON.stringify(new URL("test/helpers/agents.ts", root).href)}); console.log(process.env.ENTANGLE_FORBID_PUBLIC_BOOTSTRAP, process.env.ENTANGLE_BOOTSTRAP)`],
+        [
+          "--input-type=module",
+          "-e",
+          `await import(${JSON.stringify(new URL("test/helpers/agents.ts", root).href)}); console.log(process.env.ENTANGLE_FORBID_PUBLIC_BOOTSTRAP, process.env.ENTANGLE_BOOTSTRAP)`,
+        ],
         { env: { PATH: process.env.PATH ?? "", ...env }, encoding: "utf8" },
       ).trim();
     expect(probe({})).toBe("1 none");
