@@ -4,6 +4,7 @@
 //
 //   node hack/bench-controller.ts [--cluster NAME] [--entanglements N] [--manifests M]
 //                                 [--objects-per-manifest K] [--no-baseline] [--profile DIR] [--keep]
+//                                 [--hold 30m]
 //
 // Entanglements (mixed inbound/outbound, Secrets they reference exist):
 //   - `kubectl apply` of N CRs without the module (its webhooks unregistered), then with it
@@ -18,6 +19,10 @@
 // `kubectl apply` of M CRs of K ConfigMaps, then the time until every CR is Ready for its current
 // generation, the module's CPU per object, the managed cluster's object count, and the module's
 // API requests to its own cluster (the remote side's are not counted: another HTTP client).
+//
+// --hold DURATION (e.g. 30m): after everything converged, leave the module alone that long
+// (resyncs only) and print its RSS every minute and the API requests it made (writes apart), and
+// how many of the managed cluster's objects changed (their resourceVersions).
 //
 // --profile DIR: CPU profiles and heap snapshots of the module (hack/module/profile.ts) when
 // idle and after the Entanglements converged, in DIR.
@@ -39,6 +44,7 @@ const { values: opts } = parseArgs({
     "no-baseline": { type: "boolean", default: false },
     profile: { type: "string" },
     keep: { type: "boolean", default: false },
+    hold: { type: "string" },
   },
 });
 const CLUSTER = opts.cluster!;
@@ -53,6 +59,8 @@ const STATE = process.env.ENTANGLE_STATE_DIR ?? "/tmp/entangle-clusters";
 const WORK = resolve(`/tmp/entangle-bench-controller-${CLUSTER}`);
 const REQUESTS = join(WORK, "requests.log");
 const PROFILE = opts.profile ? resolve(opts.profile) : undefined;
+const HOLD_MIN = opts.hold ? Number(/^(\d+(?:\.\d+)?)m?$/.exec(opts.hold)?.[1] ?? NaN) : 0;
+if (Number.isNaN(HOLD_MIN) || HOLD_MIN > 120) throw new Error("--hold: minutes, e.g. 30m (at most 120)");
 const TICK = 100; // clock ticks per second (getconf CLK_TCK on Linux)
 
 rmSync(WORK, { recursive: true, force: true });
@@ -91,6 +99,43 @@ function usage(pid: number): { cpuMs: number; rss: number } {
   const cpuMs = ((Number(f[11]) + Number(f[12])) * 1000) / TICK; // utime, stime (fields 14, 15)
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
   return { cpuMs, rss };
+}
+
+/** CPU time (ms) of the cluster's own processes (hack/cluster.sh pids) and the module, for attribution. */
+const PARTS = ["kube-apiserver", "etcd", "kube-controller-manager"] as const;
+function partsCpu(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of PARTS) {
+    try {
+      out[p] = usage(Number(readFileSync(join(STATE, CLUSTER, "pids", p), "utf8"))).cpuMs;
+    } catch {
+      out[p] = NaN;
+    }
+  }
+  try {
+    out.module = usage(modulePid()).cpuMs;
+  } catch {
+    out.module = 0;
+  }
+  return out;
+}
+/** The API server's admission-webhook calls so far: count and seconds (its /metrics). */
+async function webhookCalls(): Promise<{ calls: number; seconds: number }> {
+  const r = await k(["get", "--raw", "/metrics"]);
+  let calls = 0;
+  let seconds = 0;
+  for (const line of r.stdout.split("\n")) {
+    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_count")) calls += Number(line.split(" ").pop());
+    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_sum")) seconds += Number(line.split(" ").pop());
+  }
+  return { calls, seconds };
+}
+/** Where the CPU went during an apply: each process's CPU seconds, and the webhook calls. */
+function showParts(before: Record<string, number>, wh0: { calls: number; seconds: number }, wh1: { calls: number; seconds: number }, wallMs: number): void {
+  const after = partsCpu();
+  const parts = Object.keys(after).map((p) => `${p} ${((after[p] - before[p]) / 1000).toFixed(1)}`);
+  say(`  CPU s during the apply (${(wallMs / 1000).toFixed(1)} s wall): ${parts.join(", ")}; load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
+  say(`  admission webhook calls during the apply: ${wh1.calls - wh0.calls} (${(wh1.seconds - wh0.seconds).toFixed(2)} s in total)`);
 }
 
 interface Requests {
@@ -197,12 +242,15 @@ function entanglementsYaml(ns: string, n: number, port = 8080): string {
 async function applyTimed(yaml: string): Promise<number> {
   const file = join(WORK, "apply.yaml");
   writeFileSync(file, yaml);
+  const cpu0 = partsCpu();
+  const wh0 = await webhookCalls();
   const t0 = performance.now();
   const out = await run(KUBECTL, ["--kubeconfig", kcfg, "apply", "-f", file], {
     timeoutMs: 900_000,
   });
   const ms = performance.now() - t0;
   if (out.code !== 0) throw new Error(out.stderr.slice(0, 2000));
+  showParts(cpu0, wh0, await webhookCalls(), ms);
   return ms;
 }
 async function deleteNamespace(ns: string): Promise<void> {
@@ -408,6 +456,49 @@ if (M > 0) {
   say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / M).toFixed(1)} ms per Manifests; RSS ${mib(usage(pid).rss)}`);
   showRequests(requestsSince(r), M, "Manifests");
   await profile(pid, "7-manifests-resync");
+}
+
+/** resourceVersions of the managed cluster's ConfigMaps in NSM (remote writes show as changes). */
+async function remoteVersions(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!managed) return out;
+  const r = await kubectl(managed, [
+    "get",
+    "configmaps",
+    "-n",
+    NSM,
+    "-o",
+    'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}',
+  ]);
+  for (const line of r.stdout.split("\n").filter(Boolean)) {
+    const [name, rv] = line.split("=");
+    out.set(name, rv);
+  }
+  return out;
+}
+if (HOLD_MIN > 0) {
+  say(`\n## hold: ${HOLD_MIN} min with nothing changed (${N} Entanglements, ${M} Manifests), sampled every minute`);
+  const r = requestLines().length;
+  const c = usage(pid);
+  const remote0 = await remoteVersions();
+  const t0 = Date.now();
+  const series: string[] = [];
+  for (let minute = 1; minute <= HOLD_MIN; minute++) {
+    await sleep(Math.max(0, t0 + minute * 60_000 - Date.now()));
+    const u = usage(pid);
+    const q = requestsSince(r);
+    series.push(`${minute}: ${(u.rss / 1048576).toFixed(0)}`);
+    say(
+      `  ${minute} min: RSS ${mib(u.rss)}, CPU ${((u.cpuMs - c.cpuMs) / 1000).toFixed(1)} s, requests ${q.total} (${q.writes} writes), load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`,
+    );
+  }
+  const remote1 = await remoteVersions();
+  const changed = [...remote1].filter(([name, rv]) => remote0.get(name) !== rv).length;
+  const q = requestsSince(r);
+  say(`  RSS (MiB) by minute: ${series.join(", ")}`);
+  say(`  module CPU: ${((usage(pid).cpuMs - c.cpuMs) / 1000).toFixed(1)} s in ${HOLD_MIN} min`);
+  showRequests(q, Math.max(1, N + M), "object");
+  say(`  managed cluster: ${changed} of ${remote1.size} ConfigMaps changed (resourceVersion) during the hold`);
 }
 
 say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
