@@ -231,6 +231,7 @@ async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connectio
       early.into(stream);
       early.stop();
     }
+    early.delivered();
     return { stream, path: pathOf(conn), rest };
   } catch (err) {
     early.stop();
@@ -245,7 +246,7 @@ async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connectio
  * all again. Reading pauses at EARLY_MAX until the answer.
  */
 class EarlyBytes {
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = [];
   bytes = 0;
   private ended = false;
   private stream: Stream | undefined;
@@ -277,6 +278,11 @@ class EarlyBytes {
     this.socket.pause();
     this.socket.off("data", this.onData);
     this.socket.off("end", this.onEnd);
+  }
+
+  /** A provider took them: nothing is kept for the tunnel's lifetime (`bytes` stays counted). */
+  delivered(): void {
+    this.chunks = [];
   }
 
   private readonly onData = (buf: Buffer) => {
