@@ -141,7 +141,18 @@ describe("client bytes sent with the tag (tunnel 1.1.0)", () => {
   }, 120_000);
 });
 
-describe("with the agents before 1.1.0 (tunnel 1.0.0 only)", () => {
+/** A shallow clone (CI with depth 1) lacks OLD_COMMIT: say so and skip rather than fail. */
+function hasOldCommit(): boolean {
+  try {
+    execFileSync("git", ["-C", root, "cat-file", "-e", `${OLD_COMMIT}^{commit}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    console.warn(`tunnel-early: commit ${OLD_COMMIT} is not in this clone's history: the old-agent tests are skipped`);
+    return false;
+  }
+}
+
+describe.skipIf(!hasOldCommit())("with the agents before 1.1.0 (tunnel 1.0.0 only)", () => {
   it("a new connect side with an old exposing side: requests with FIN at once, a server that speaks first, a refused target", async () => {
     const hashes = await hashServer();
     const greets = await greetServer();
