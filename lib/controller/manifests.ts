@@ -104,8 +104,9 @@ async function reconcileNow(cr: Manifests): Promise<void> {
     }
     return;
   }
-  // admitted while the module was down (its webhooks fail open), Pepr never added the finalizer:
-  // without it, deleting the CR would leave its remote objects behind
+  // the finalizer is ours to add, before anything is applied remotely (capabilities/entangle-proxy.ts
+  // drops Pepr's admission webhook that added it): without it, deleting the CR would leave its
+  // remote objects behind
   if (!cr.metadata?.finalizers?.includes(PEPR_FINALIZER)) await addFinalizer(cr);
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   const namespace = cr.metadata!.namespace!;
