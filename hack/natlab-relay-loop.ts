@@ -4,7 +4,9 @@
 // MIB down at once, each classified (intact, or what each end saw) with the time it took. Load is
 // printed with each line: add your own (bounded) to reproduce what a busy host does.
 //
-//   bash hack/natlab.sh up && node hack/natlab-relay-loop.ts [--rounds 1] [--runs 5] [--mib 4] [--logs DIR]
+//   bash hack/natlab.sh up && node hack/natlab-relay-loop.ts [--rounds 1] [--runs 5] [--mib 4] [--logs DIR] [--via member|lab]
+//
+// --via lab: no member relay, the lab's relay (`agent relay`) carries the circuit.
 //
 // Each round starts a new connect agent in natlab-c (a new relayed connection), then transfers.
 //
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "5" },
     mib: { type: "string", default: "4" },
     logs: { type: "string", default: "/tmp/natlab-relay-loop" },
+    via: { type: "string", default: "member" },
   },
 });
 const RUNS = Number(values.runs);
@@ -84,12 +87,14 @@ try {
     "--health-listen",
     `${SITES.a[1]}:9200`,
   ]);
-  const member = agentIn("inet", "member", ["agent", "connect", "--service", service, "--listen", "127.0.0.1:9000", "--health-listen", "127.0.0.1:9100"]);
   const exposeId = (await expose.waitMsg("agent started", 90_000)).peerId;
-  const memberId = (await member.waitMsg("agent started", 90_000)).peerId;
-  await member.waitMsg("publicly reachable: relaying for members (members only, no limits)", 60_000);
-  await expose.waitFor((l) => l.msg === "member authenticated" && l.peer === memberId, 120_000);
-  lab("relay-stop");
+  if (values.via === "member") {
+    const member = agentIn("inet", "member", ["agent", "connect", "--service", service, "--listen", "127.0.0.1:9000", "--health-listen", "127.0.0.1:9100"]);
+    const memberId = (await member.waitMsg("agent started", 90_000)).peerId;
+    await member.waitMsg("publicly reachable: relaying for members (members only, no limits)", 60_000);
+    await expose.waitFor((l) => l.msg === "member authenticated" && l.peer === memberId, 120_000);
+    lab("relay-stop");
+  }
   const tally = { intact: 0, other: 0 };
   for (let round = 1; round <= Number(values.rounds); round++) {
     // a new connect agent each round: a new relayed connection (the stalls were seen right after one)
