@@ -198,10 +198,25 @@ async function failedAgent(cr: Entanglement): Promise<AgentFailure | undefined> 
   return agentFailure(pods.of(namespace, objectName("", cr.metadata!.name!)));
 }
 
-/** Our Deployment of that name from the watch; else read: it may be a user's (never kept). */
+/** namespaces whose managed Deployments were listed once (a restart: one list, not a read each) */
+const deploymentNamespaces = new Set<string>();
+
+/**
+ * Our Deployment of that name from the watch, or from one list of the namespace's managed
+ * Deployments (after a restart the watch may not have delivered them yet); else read: it may be
+ * a user's (never kept), or absent.
+ */
 async function currentDeployment(namespace: string, name: string): Promise<kind.Deployment | undefined> {
   const key = ControllerMemory.key(namespace, name);
   if (deployments.known(key)) return deployments.get(key);
+  if (!deploymentNamespaces.has(namespace)) {
+    await reads.run(`deployments/${namespace}`, async () => {
+      const list = await K8s(kind.Deployment).InNamespace(namespace).WithLabel(MANAGED_BY_KEY, MANAGED_BY_VALUE).Get();
+      for (const dep of list.items) deployments.fill(keyOf(dep), { apiVersion: "apps/v1", kind: "Deployment", ...dep });
+      deploymentNamespaces.add(namespace);
+    });
+    if (deployments.known(key)) return deployments.get(key);
+  }
   const read = await reads.run(`deployments/${key}`, () => get(kind.Deployment, namespace, name));
   // one the managed watch will follow; absent or a user's: asked again next time
   if (read && managed(read)) deployments.fill(key, read);

@@ -113,6 +113,8 @@ describe("Entanglement controller: API writes", () => {
     expect(writes(ours(from))).toEqual([]);
     // bounded reads too: per Entanglement its CR, Deployment, Service, Secret and pods, about once
     expect(ours(from).length).toBeLessThanOrEqual(COUNT * 10);
+    // the namespace's managed Deployments listed once, none read by name (issue 11)
+    expect(ours(from).filter((l) => /^GET \/apis\/apps\/v1\/namespaces\/[^/]+\/deployments\/[^/?]+/.test(l))).toEqual([]);
   }, 180_000); // hack/module.sh down + up: 30-60 s on a loaded 2-core machine
 
   it("one spec change: its Deployment, Service and status written once, one Event at most", async () => {
