@@ -13,6 +13,8 @@
 #                 (a new random port per connection: symmetric-like). New connections from the
 #                 WAN, into the LAN or to the router itself, are dropped silently (RFC 5382 REQ-4:
 #                 a NAT must not answer an unsolicited SYN with a reset; Linux's own stack would).
+#                 One exception, as a user's router may have: rb forwards WAN port 4101 to
+#                 natlab-b:4101 (a port-forwarded member announces 100.128.0.12:4101).
 #   natlab-a/b/c  the sites: 192.168.{10,20,30}.2/24, default route via their router only.
 #   control links (for tests, not part of the internet): root <-> site veth, 10.254.{1,2,3}.1/30
 #                 in the root namespace, .2 in the site. Tests put targets and clients there.
@@ -38,6 +40,8 @@ PREFIX=100.128.0
 BOOTSTRAP_IPS=(2 3 4)
 RELAY_IP=5
 MEMBER_IP=6
+# the one port natlab-b's router forwards to natlab-b (a port-forwarded member)
+FORWARD_PORT=4101
 PORT=4001
 
 log() { echo "natlab: $*" >&2; }
@@ -107,15 +111,19 @@ build_net() {
     ip -n "$site" link set eth0 up
     ip -n "$site" route add default via "192.168.$net.1"
     ns_sh "$r" sysctl -qw net.ipv4.ip_forward=1
-    local flags=""
+    local flags="" forward=""
     [ "$s" = c ] && flags="fully-random"
+    # b forwards one port, as a user's router would: WAN $FORWARD_PORT -> natlab-b:$FORWARD_PORT
+    [ "$s" = b ] && forward="iifname \"wan\" tcp dport $FORWARD_PORT dnat to 192.168.$net.2:$FORWARD_PORT;"
     ns_sh "$r" nft -f - <<NFT
 table ip natlab {
   chain nat_out { type nat hook postrouting priority srcnat; oifname "wan" masquerade $flags; }
+  chain nat_in { type nat hook prerouting priority dstnat; $forward }
   chain filter_fwd {
     type filter hook forward priority filter; policy drop;
     iifname "lan" oifname "wan" accept
     iifname "wan" oifname "lan" ct state established,related accept
+    iifname "wan" oifname "lan" ct status dnat accept
   }
   # unsolicited SYNs to the router itself are dropped too, not answered with a reset (RFC 5382
   # REQ-4): a reset would also end the mapping of a hole punch whose SYNs crossed (README)

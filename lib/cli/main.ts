@@ -1,7 +1,7 @@
 // The `entangle` command line. Bad input gets one clear line on stderr and exit code 2.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { AddrError, parseHostPort, toMultiaddr, toPeerMultiaddr } from "../p2p/addr.ts";
+import { AddrError, parseHostPort, toAnnounceMultiaddr, toMultiaddr, toPeerMultiaddr } from "../p2p/addr.ts";
 import { TokenError, inspectToken, newToken, parseToken, type NetworkToken } from "../p2p/token.ts";
 import { Agent, type Role } from "../p2p/agent.ts";
 import { serviceNameProblem } from "../p2p/service-name.ts";
@@ -15,6 +15,12 @@ const collect = (value: string, prev: string[]) => [...prev, value];
 function commonFlags(cmd: Command): Command {
   return cmd
     .option("--p2p-listen <addr>", "libp2p listen address, HOST:PORT or multiaddr (repeatable)", collect, [])
+    .option(
+      "--p2p-announce <addr>",
+      "also announce this address, HOST:PORT or multiaddr, e.g. a port forward's public one; a public address makes a member relay for members (repeatable)",
+      collect,
+      [],
+    )
     .option("--peer <addr>", "peer to dial, HOST:PORT or multiaddr; no peer id needed (repeatable)", collect, [])
     .option("--mdns", "discover peers with mDNS on the local network", false)
     .option("--no-mdns", "disable mDNS (default)")
@@ -31,6 +37,7 @@ function commonFlags(cmd: Command): Command {
 
 interface CommonOpts {
   p2pListen: string[];
+  p2pAnnounce: string[];
   peer: string[];
   mdns: boolean;
   direct: boolean;
@@ -88,12 +95,14 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode, 
   const peers = opts.peer.map((p) => toPeerMultiaddr(p, "--peer"));
   const tokenPeers = (token?.peers ?? []).map((p) => toPeerMultiaddr(p, `peer embedded in the network token (from ${loaded!.source})`));
   const p2pListen = (opts.p2pListen.length > 0 ? opts.p2pListen : ["0.0.0.0:0"]).map((a) => toMultiaddr(a, "--p2p-listen"));
+  const p2pAnnounce = opts.p2pAnnounce.map((a) => toAnnounceMultiaddr(a));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
   const log = createLogger(`entangle-${name}`);
   const agent = new Agent({
     role,
     token,
     p2pListen,
+    p2pAnnounce,
     peers,
     tokenPeers,
     mdns: opts.mdns,

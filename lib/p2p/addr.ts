@@ -67,3 +67,20 @@ export function toPeerMultiaddr(value: string, what = "peer"): Multiaddr {
   }
   return addr;
 }
+
+/**
+ * An address to announce (--p2p-announce): where others can dial us, so a TCP port other than 0,
+ * a specific host (not 0.0.0.0 or ::) and no peer id (libp2p appends ours).
+ */
+export function toAnnounceMultiaddr(value: string, what = "--p2p-announce"): Multiaddr {
+  const addr = toMultiaddr(value, what);
+  const parts = addr.getComponents();
+  const tcp = parts.find((c) => c.name === "tcp");
+  if (tcp === undefined) throw new AddrError(`${what}: ${JSON.stringify(value)} names no TCP port`);
+  if (tcp.value === "0") throw new AddrError(`${what}: ${JSON.stringify(value)} has port 0, which cannot be dialed`);
+  if (parts.some((c) => (c.name === "ip4" && c.value === "0.0.0.0") || (c.name === "ip6" && c.value === "::")))
+    throw new AddrError(`${what}: ${JSON.stringify(value)} is not a specific address others can dial`);
+  if (parts.some((c) => c.name === "p2p" || c.name === "p2p-circuit"))
+    throw new AddrError(`${what}: ${JSON.stringify(value)} must not name a peer (ours is added)`);
+  return addr;
+}

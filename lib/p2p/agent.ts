@@ -28,6 +28,8 @@ export interface AgentConfig {
   role: Role;
   token?: NetworkToken;
   p2pListen: Multiaddr[];
+  /** announced besides the listen addresses (a port forward's public address) */
+  p2pAnnounce?: Multiaddr[];
   peers: Multiaddr[];
   /** peers embedded in the network token (dialed like `peers`; told apart in logs) */
   tokenPeers?: Multiaddr[];
@@ -92,6 +94,7 @@ export class Agent {
       // reachability and hole punching come with the DHT: both need the public network it finds
       holePunching: this.cfg.dht !== undefined,
       announceListen: role.mode === "relay",
+      announce: this.cfg.noDirect === true ? [] : this.cfg.p2pAnnounce,
       memberRelay: relayAccess,
       onPunch: (result, peer) => {
         this.metrics.holePunch.labels(result).inc();

@@ -62,6 +62,12 @@ export interface NodeOptions {
    */
   announceListen?: boolean;
   /**
+   * Addresses to announce besides those (`--p2p-announce`): a port forward's public address, which
+   * libp2p cannot learn (identify ignores observed TCP addresses). A public one is what turns a
+   * member's relay on.
+   */
+  announce?: Multiaddr[];
+  /**
    * A member's relay (member-relay.ts): a circuit-relay v2 server, off until the agent switches
    * it on (`node.services.relay.enable()`), for the peers `access` allows only, without limits.
    */
@@ -122,7 +128,10 @@ export async function createNode(opts: NodeOptions): Promise<Libp2p> {
       listen,
       // infrastructure announces its listen addresses; a member only its configured public ones
       // (libp2p would otherwise wait for AutoNAT, which needs observers in 4 different /8s)
-      appendAnnounce: opts.announceListen === true ? specific(listen) : publicDirect(specific(listen).map((a) => multiaddr(a))).map(String),
+      appendAnnounce: [
+        ...(opts.announceListen === true ? specific(listen) : publicDirect(specific(listen).map((a) => multiaddr(a))).map(String)),
+        ...(opts.announce ?? []).map(String),
+      ],
     },
     transports: [
       optional.tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 }),

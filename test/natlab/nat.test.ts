@@ -8,6 +8,7 @@
 //   natlab-a 192.168.10.2  (control link 10.254.1.2; the root namespace is 10.254.1.1)
 //   natlab-b 192.168.20.2  (10.254.2.2)     natlab-c 192.168.30.2 (10.254.3.2), random port mapping
 //   natlab-inet 100.128.0.6: a member with a public address (a member relay), loopback for its client port
+//   natlab-b's router forwards 100.128.0.12:4101 to natlab-b:4101 (a port-forwarded member relay)
 import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
@@ -26,6 +27,9 @@ const SITES = {
   inet: { lan: "100.128.0.6", ctl: "127.0.0.1" },
 };
 type Site = keyof typeof SITES;
+/** natlab-b's router's WAN address and the port it forwards to natlab-b (hack/natlab.sh) */
+const FORWARD_WAN = "100.128.0.12";
+const FORWARD_PORT = 4101;
 
 /** An agent in a lab site with only the token and the lab's bootstrap list. */
 function agentIn(site: Site, token: string, args: string[], p2pPort = 4001): AgentProcess {
@@ -308,6 +312,38 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
         `[natlab] lab relay down: a->c through the member relay, first byte ${ms} ms after c started; ${bulk}; ` +
           `stranger at the member relay: ${JSON.stringify(seen)}\n`,
       );
+    } finally {
+      await member.kill(); // the test below needs another member relay
+      relay("relay-start");
+    }
+  }, 420_000);
+
+  // last: a member behind natlab-b's router, which forwards one port to it (the lab's only port
+  // forward), learns nothing of it by itself (identify ignores observed TCP addresses); told
+  // with --p2p-announce, it relays for members like one with a public address
+  it("a port-forwarded member announced with --p2p-announce relays for members: natlab-c reaches natlab-a through it", async () => {
+    const exposeId = (await expose.waitMsg("agent started")).peerId;
+    relay("relay-stop");
+    try {
+      const fwd = agentIn(
+        "b",
+        token,
+        ["agent", "connect", "--service", service, "--listen", `${SITES.b.ctl}:9004`, "--p2p-announce", `${FORWARD_WAN}:${FORWARD_PORT}`],
+        FORWARD_PORT,
+      );
+      const fwdId = (await fwd.waitMsg("agent started", 90_000)).peerId;
+      await fwd.waitMsg("publicly reachable: relaying for members (members only, no limits)", 60_000);
+      await expose.waitFor((l) => l.msg === "member authenticated" && l.peer === fwdId, 120_000);
+      const t0 = performance.now();
+      const c = connectIn("c", token, service, 9003, 4004);
+      const ms = await firstByte(SITES.c.ctl, 9003, t0, 150_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- connect (c):\n${tail(c)}\n--- forwarded member (b):\n${tail(fwd)}\n--- expose (a):\n${tail(expose)}`);
+      });
+      const auth = await c.waitFor((l) => l.msg === "member authenticated" && l.peer === exposeId);
+      expect(auth.path).toBe("relayed");
+      expect(String(auth.addr)).toContain(`/ip4/${FORWARD_WAN}/tcp/${FORWARD_PORT}/p2p/${fwdId}/p2p-circuit`);
+      await allIntact(target, 9003, SITES.c.ctl, 256 * 1024, 4);
+      process.stderr.write(`[natlab] port-forwarded member relay (b, ${FORWARD_WAN}:${FORWARD_PORT}): a->c first byte ${ms} ms after c started\n`);
     } finally {
       relay("relay-start");
     }

@@ -1,7 +1,7 @@
 // lib/p2p/addr.ts edges the mutation run found untested: anchored HOST:PORT and port patterns,
 // the default `what` labels in messages, dns host checks, toPeerMultiaddr.
 import { describe, expect, it } from "vitest";
-import { AddrError, parseHostPort, parsePort, toMultiaddr, toPeerMultiaddr } from "../../lib/p2p/addr.ts";
+import { AddrError, parseHostPort, parsePort, toAnnounceMultiaddr, toMultiaddr, toPeerMultiaddr } from "../../lib/p2p/addr.ts";
 
 const PEER = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
 
@@ -62,5 +62,26 @@ describe("toPeerMultiaddr", () => {
       /^peer: "\/ip4\/10\.0\.0\.1\/tcp\/1\/p2p\/12D3KooWabc" has an invalid peer id "12D3KooWabc"$/,
     );
     expect(() => toPeerMultiaddr(`/ip4/10.0.0.1/tcp/1/p2p/${PEER}/p2p-circuit/p2p/Qm1111`)).toThrow(/invalid peer id "Qm1111"$/);
+  });
+});
+
+describe("toAnnounceMultiaddr: an address others can dial", () => {
+  it("takes HOST:PORT and multiaddrs with a specific host and a port", () => {
+    expect(toAnnounceMultiaddr("203.0.113.7:4001").toString()).toBe("/ip4/203.0.113.7/tcp/4001");
+    expect(toAnnounceMultiaddr("[2001:db8::1]:4001").toString()).toBe("/ip6/2001:db8::1/tcp/4001");
+    expect(toAnnounceMultiaddr("edge.example.com:4001").toString()).toBe("/dns/edge.example.com/tcp/4001");
+    expect(toAnnounceMultiaddr("/ip4/203.0.113.7/tcp/4001").toString()).toBe("/ip4/203.0.113.7/tcp/4001");
+  });
+  it.each([
+    ["203.0.113.7:0", /has port 0/],
+    ["/ip4/203.0.113.7/tcp/0", /has port 0/],
+    ["0.0.0.0:4001", /not a specific address/],
+    ["[::]:4001", /not a specific address/],
+    ["/ip4/203.0.113.7/udp/4001", /names no TCP port/],
+    [`/ip4/203.0.113.7/tcp/4001/p2p/${PEER}`, /must not name a peer/],
+    ["nope", /^--p2p-announce: expected HOST:PORT/],
+  ])("refuses %j", (v, msg) => {
+    expect(() => toAnnounceMultiaddr(v)).toThrow(AddrError);
+    expect(() => toAnnounceMultiaddr(v)).toThrow(msg);
   });
 });
