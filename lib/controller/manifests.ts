@@ -96,16 +96,16 @@ function tokenSecret(namespace: string, name: string): Promise<SecretCheck> {
 
 async function reconcileNow(cr: Manifests): Promise<void> {
   if (cr.metadata?.deletionTimestamp) {
-    // Pepr finalizes on UPDATE events only: a CR deleted while the module was down arrives as
-    // ADDED (or via resync) and would keep its finalizer forever, so release it here too.
+    // the only finalizing path (no Pepr Finalize(): capabilities/entangle-proxy.ts), for an
+    // UPDATE as for a CR deleted while the module was down (ADDED, or a resync's list item)
     if (cr.metadata.finalizers?.includes(PEPR_FINALIZER)) {
       await finalizeManifests(cr);
       await releaseFinalizer(cr);
     }
     return;
   }
-  // the finalizer is ours to add, before anything is applied remotely (capabilities/entangle-proxy.ts
-  // drops Pepr's admission webhook that added it): without it, deleting the CR would leave its
+  // the finalizer is ours to add, before anything is applied remotely (no Pepr Finalize() and
+  // its webhook: capabilities/entangle-proxy.ts): without it, deleting the CR would leave its
   // remote objects behind
   if (!cr.metadata?.finalizers?.includes(PEPR_FINALIZER)) await addFinalizer(cr);
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
@@ -302,16 +302,16 @@ async function writeStatus(
   if (readyChanged(cr.status, ready)) await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
 }
 
-/** Finalizer: delete everything this CR applied, in its target and any former one, unless annotated to orphan. */
-export async function finalizeManifests(cr: Manifests): Promise<boolean> {
+/** A CR being deleted: delete everything it applied, in its target and any former one, unless annotated to orphan. */
+async function finalizeManifests(cr: Manifests): Promise<void> {
   const key = `${cr.metadata!.namespace}/${cr.metadata!.name}`;
   clearRetry(key);
   written.delete(key);
   const targets = deletionTargets(cr.status, targetOf(cr.spec!));
-  if (targets.length === 0) return true;
+  if (targets.length === 0) return;
   if (keepsRemoteObjects(cr.metadata?.annotations)) {
     Log.info({ key, objects: targets.flatMap((t) => t.applied).length }, "Manifests deleted with orphan annotation: remote objects kept");
-    return true;
+    return;
   }
   for (const target of targets) {
     let outcome: Deletion;
@@ -325,7 +325,6 @@ export async function finalizeManifests(cr: Manifests): Promise<boolean> {
     await emitEvent(cr, "Warning", "RemoteObjectsOrphaned", orphanedMessage(outcome.left, target, outcome.problem));
     Log.warn({ key, problem: outcome.problem, target: describeTarget(target) }, "remote objects orphaned");
   }
-  return true;
 }
 
 function scheduleRetry(key: string): void {
