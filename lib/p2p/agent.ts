@@ -12,7 +12,8 @@ import { AUTH_PROTOCOL } from "./membership.ts";
 import { RENDEZVOUS_PROTOCOL, RendezvousTable, serveRendezvous } from "./rendezvous.ts";
 import { Discovery, mdnsServiceTag } from "./discovery.ts";
 import { connectionCutter, MemberGate } from "./member-gate.ts";
-import { isTunnelProtocol, listenForClients, serveTunnel, TUNNEL_PROTOCOLS, warmStreams, type TunnelOptions } from "./tunnels.ts";
+import { isTunnelProtocol, listenForClients, moveTunnels, serveMove, serveTunnel, TUNNEL_PROTOCOLS, warmStreams, type TunnelOptions } from "./tunnels.ts";
+import { OpenTunnels, TUNNEL_MOVE_PROTOCOL } from "./tunnel-move.ts";
 import { DhtDiscovery } from "./dht.ts";
 import { createMetrics, pathOf, type Metrics } from "./metrics.ts";
 import { startHealthServer } from "./health.ts";
@@ -159,15 +160,21 @@ export class Agent {
         metrics: this.metrics,
         log: this.log,
         warm: role.mode === "connect" ? warmStreams(this.node) : undefined,
+        open: new OpenTunnels(),
       };
       this.warm = tunnels.warm;
       if (tunnels.warm !== undefined) this.closers.push(() => tunnels.warm!.close());
       await this.node.handle(AUTH_PROTOCOL, (stream, conn) => gate.respond(stream, conn), handlerOpts);
-      if (role.mode === "expose") await this.node.handle(TUNNEL_PROTOCOLS, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
+      if (role.mode === "expose") {
+        await this.node.handle(TUNNEL_PROTOCOLS, (stream, conn) => serveTunnel(tunnels, role.target, stream, conn), handlerOpts);
+        await this.node.handle(TUNNEL_MOVE_PROTOCOL, (stream, conn) => serveMove(tunnels, stream, conn), { ...handlerOpts, runOnLimitedConnection: false });
+      }
       this.node.addEventListener("connection:open", (evt) => {
         if (evt.detail.direction === "outbound") gate.initiate(evt.detail);
         else gate.require(evt.detail);
         this.countPath(evt.detail);
+        // tunnels opened over a relay move to a direct connection to their peer (hole punched)
+        if (role.mode === "connect") moveTunnels(tunnels, evt.detail);
       });
       this.node.addEventListener("peer:disconnect", (evt) => {
         tunnels.warm?.drop(evt.detail.toString());

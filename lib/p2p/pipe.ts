@@ -43,6 +43,10 @@ export function watchRemoteFin(stream: Stream): void {
 
 const isAlive = (s: Stream) => s.status === "open" || s.status === "closing";
 
+function resumeReads(s: Stream): void {
+  if (s.readStatus === "paused") s.resume();
+}
+
 export function pipeSocketStream(socket: Socket, stream: Stream, counters: PipeCounters, options: PipeOptions = {}): Promise<PipeResult> {
   return new Pipe(socket, stream, counters, options).done;
 }
@@ -100,9 +104,8 @@ export class Pipe {
 
     // stream -> TCP
     this.readFrom(stream, options.head ?? []);
-    socket.on("drain", () => {
-      if (isAlive(this.inn) && this.inn.readStatus === "paused") this.inn.resume();
-    });
+    // (a stream closed both ways may still hold bytes while paused)
+    socket.on("drain", () => resumeReads(this.inn));
 
     // errors and resets
     socket.on("error", (err: Error) => {
@@ -150,11 +153,7 @@ export class Pipe {
   moveTo(stream: Stream, counters: PipeCounters, head: Uint8Array[] = []): void {
     if (this.settled || this.socket.destroyed) return void stream.abort(new Error("tunnel gone"));
     this.attach(stream);
-    try {
-      if (isAlive(stream) && stream.readStatus === "readable") stream.pause(); // until the old stream has ended
-    } catch {
-      // its readable end closed already: it carries nothing more
-    }
+    if (stream.readStatus === "readable") stream.pause(); // until the old stream has ended
     // writes: the old stream's FIN is the handover mark; a client that had ended its writes
     // already (a FIN on the old stream) ends them on the new one at once
     const old = this.out;
@@ -217,7 +216,7 @@ export class Pipe {
   private readFrom(stream: Stream, head: Uint8Array[]): void {
     for (const chunk of head) {
       this.innCounters.received(chunk.byteLength);
-      if (!this.socket.write(chunk) && isAlive(stream) && stream.readStatus === "readable") stream.pause();
+      if (!this.socket.write(chunk) && stream.readStatus === "readable") stream.pause();
     }
     stream.addEventListener("message", (evt: StreamMessageEvent) => {
       const data = evt.data;
@@ -242,11 +241,7 @@ export class Pipe {
     this.inn = stream;
     this.innCounters = counters;
     this.readFrom(stream, head);
-    try {
-      if (isAlive(stream) && stream.readStatus === "paused" && this.socket.writableNeedDrain === false) stream.resume();
-    } catch {
-      // closed meanwhile
-    }
+    if (!this.socket.writableNeedDrain) resumeReads(stream);
     if (this.ended.has(stream)) this.onEnd(stream);
   }
 

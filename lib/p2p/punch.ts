@@ -188,9 +188,17 @@ function closeWhenIdle(conn: Omit<RelayedConnection, "remotePeer">, busy: (proto
   setTimeout(() => closeWhenIdle(conn, busy, until), LINGER_CHECK_MS).unref();
 }
 
+/**
+ * Test knob: milliseconds B waits before it starts hole punching over a new relayed connection
+ * (the NAT lab's test of a tunnel opened over the relay and moved to the punched connection).
+ */
+export const PUNCH_DELAY_ENV = "ENTANGLE_TEST_PUNCH_DELAY_MS";
+
 export interface PunchOptions {
   /** each DCUtR exchange */
   onPunch?: PunchListener;
+  /** B waits this long before punching (default: $ENTANGLE_TEST_PUNCH_DELAY_MS, else 0) */
+  delayMs?: number;
   /** keep a replaced relayed connection while its streams' protocols need it (lingering) */
   relayedBusy?: (protocols: string[]) => boolean;
 }
@@ -217,7 +225,14 @@ export function countPunches<S>(service: S, connections: PunchComponents["connec
   };
   const upgradeInbound = d.upgradeInbound.bind(d);
   const handleIncomingUpgrade = d.handleIncomingUpgrade.bind(d);
-  d.upgradeInbound = (relayed) => exchange(relayed, upgradeInbound);
+  const delayMs = o.delayMs ?? (Number(process.env[PUNCH_DELAY_ENV] ?? 0) || 0);
+  d.upgradeInbound = async (relayed) => {
+    if (delayMs > 0) {
+      await new Promise((r) => setTimeout(r, delayMs));
+      if (relayed.status !== "open") return;
+    }
+    await exchange(relayed, upgradeInbound);
+  };
   d.handleIncomingUpgrade = (stream, relayed) => exchange(relayed, (r) => handleIncomingUpgrade(stream, r));
   return service;
 }

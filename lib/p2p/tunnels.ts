@@ -4,7 +4,8 @@
 // sides pipe socket <-> stream. Over /entangle/tunnel/1.1.0 the connect side sends the client's
 // bytes (and its FIN) right behind the tag, without waiting for the status byte: a client that
 // speaks first (HTTP, most databases) saves one crossing of the tunnel. Over 1.0.0 (an older
-// exposing side) it waits for the status byte first.
+// exposing side) it waits for the status byte first. Over 1.2.0 a tunnel id follows the tag: a
+// tunnel opened over a relay moves to a direct connection when one appears (tunnel-move.ts).
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { Libp2p } from "libp2p";
 import type { Connection, PeerId, Stream, StreamCloseEvent, StreamMessageEvent } from "@libp2p/interface";
@@ -12,22 +13,26 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { STREAM_LIMIT } from "./node.ts";
 import type { Members } from "./members.ts";
 import type { ConnectionCutter } from "./member-gate.ts";
-import { bigReads, pipeSocketStream, watchRemoteFin } from "./pipe.ts";
-import { pathOf, type Metrics, type Path } from "./metrics.ts";
+import { bigReads, Pipe, watchRemoteFin } from "./pipe.ts";
+import { pathOf, type Metrics } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import { WARM_MAX_AGE_MS, WarmStreams, type Warm } from "./warm-streams.ts";
 import type { Logger } from "./log.ts";
+import { MOVE_ANSWER_MS, MoveAnswer, moveTunnel, newTunnelId, parseMove, TUNNEL_ID_BYTES, TUNNEL_MOVE_PROTOCOL, type OpenTunnels } from "./tunnel-move.ts";
 
+/** As 1.1.0, and a tunnel id follows the tag: the tunnel may move to a better connection. */
+export const TUNNEL_PROTOCOL_MOVABLE = "/entangle/tunnel/1.2.0";
 /** The client's bytes may follow the tag before the status byte came back. */
 export const TUNNEL_PROTOCOL = "/entangle/tunnel/1.1.0";
 /** The first version: nothing follows the tag until the status byte came back. */
 export const TUNNEL_PROTOCOL_V1 = "/entangle/tunnel/1.0.0";
 /**
- * The exposing side serves both the same way (it takes bytes and a FIN that arrive before it has
- * dialed its target). The connect side proposes 1.1.0 first: an older exposing side answers "na"
- * and 1.0.0 is taken, one more round trip while a stream is warmed, not per client.
+ * The exposing side serves all three the same way (it takes bytes and a FIN that arrive before it
+ * has dialed its target). The connect side proposes the newest first: an older exposing side
+ * answers "na" and the next is taken, one more round trip each while a stream is warmed, not per
+ * client.
  */
-export const TUNNEL_PROTOCOLS = [TUNNEL_PROTOCOL, TUNNEL_PROTOCOL_V1];
+export const TUNNEL_PROTOCOLS = [TUNNEL_PROTOCOL_MOVABLE, TUNNEL_PROTOCOL, TUNNEL_PROTOCOL_V1];
 export const isTunnelProtocol = (protocol: string) => TUNNEL_PROTOCOLS.includes(protocol);
 
 /** Reply byte of the exposing side once it has (or could not) reach its target. */
@@ -56,6 +61,8 @@ export interface TunnelOptions {
   log: Logger;
   /** connect side: negotiated streams kept ready per provider */
   warm?: WarmStreams<Connection>;
+  /** the open tunnels that may move (over 1.2.0) to a better connection; none move without it */
+  open?: OpenTunnels;
 }
 
 /** Expose side: one inbound stream = one TCP connection to the target. */
@@ -79,8 +86,10 @@ export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: St
     }
     // the client's first bytes (and even its FIN) may come right behind the tag: they wait in the
     // stream (and in `rest`) while the target is dialed
-    const { head, rest } = await readHead(stream, 32, AbortSignal.timeout(TAG_WAIT_MS));
-    const tag = Buffer.from(head).toString("hex");
+    const movable = stream.protocol === TUNNEL_PROTOCOL_MOVABLE;
+    const { head, rest } = await readHead(stream, 32 + (movable ? TUNNEL_ID_BYTES : 0), AbortSignal.timeout(TAG_WAIT_MS));
+    const tag = Buffer.from(head.subarray(0, 32)).toString("hex");
+    const id = movable ? Buffer.from(head.subarray(32)).toString("hex") : undefined;
     if (tag !== o.tag) {
       o.metrics.tunnels.labels("unknown_service").inc();
       reply(Status.UNKNOWN_SERVICE);
@@ -97,10 +106,68 @@ export async function serveTunnel(o: TunnelOptions, target: HostPort, stream: St
     }
     // a stream that went away meanwhile is the pipe's to cut (with the socket)
     if (stream.writeStatus === "writable") reply(Status.OK);
-    await carry(o, socket, stream, peer, pathOf(conn), rest);
+    await carry(o, socket, stream, peer, conn, rest, id);
   } catch (err) {
     o.log.debug({ peer, err: (err as Error).message }, "tunnel stream failed");
     stream.abort(err as Error);
+  }
+}
+
+/**
+ * Expose side: a move stream (tunnel-move.ts) from a proved member, for a tunnel it opened: the
+ * tunnel's bytes go both ways over this stream once the old one has ended.
+ */
+export async function serveMove(o: TunnelOptions, stream: Stream, conn: Connection): Promise<void> {
+  const peer = conn.remotePeer.toString();
+  watchRemoteFin(stream);
+  try {
+    await o.settled(peer);
+    if (!o.members.has(peer)) {
+      o.cutOff(conn, "tunnel move refused: peer has not proved membership");
+      return void stream.abort(new Error("not a member"));
+    }
+    const { head, rest } = await readHead(stream, TUNNEL_ID_BYTES, AbortSignal.timeout(OPEN_TIMEOUT_MS));
+    const req = parseMove(head);
+    const t = "id" in req ? o.open?.get(peer, req.id) : undefined;
+    if (t === undefined || !t.pipe.open) {
+      o.log.debug({ peer, err: "error" in req ? req.error : "no such tunnel" }, "tunnel move refused");
+      stream.send(Uint8Array.of(MoveAnswer.UNKNOWN_TUNNEL));
+      return void (await stream.close());
+    }
+    stream.send(Uint8Array.of(MoveAnswer.OK));
+    const path = pathOf(conn);
+    // the id is read to its exact length: what came with it is the connect side's tunnel bytes
+    t.pipe.moveTo(stream, o.metrics.counters[path], rest);
+    o.metrics.tunnels.labels("moved").inc();
+    o.log.debug({ peer, path }, "tunnel moved");
+  } catch (err) {
+    o.log.debug({ peer, err: (err as Error).message }, "tunnel move stream failed");
+    stream.abort(err as Error);
+  }
+}
+
+/**
+ * Connect side: a new connection to a peer opened. The tunnels to that peer on a worse one
+ * (relayed, when this one is direct) move to it.
+ */
+export function moveTunnels(o: TunnelOptions, conn: Connection): void {
+  if (o.open === undefined || conn.status !== "open") return;
+  const peer = conn.remotePeer.toString();
+  const to = pathOf(conn);
+  for (const t of o.open.toMove(peer, to, pathOf)) {
+    const started = performance.now();
+    const signal = AbortSignal.timeout(MOVE_ANSWER_MS);
+    void moveTunnel(t, {
+      open: () => conn.newStream(TUNNEL_MOVE_PROTOCOL, { signal, maxOutboundStreams: STREAM_LIMIT }),
+      answer: (stream) => readHead(stream, 1, signal),
+      counters: o.metrics.counters[to],
+    }).then((outcome) => {
+      if (outcome === "moved") {
+        t.conn = conn;
+        o.metrics.tunnels.labels("moved").inc();
+      }
+      o.log.debug({ peer, path: to, outcome, ms: Math.round(performance.now() - started) }, "tunnel move");
+    });
   }
 }
 
@@ -138,9 +205,9 @@ async function acceptClient(o: TunnelOptions, socket: Socket, service: string): 
     });
     if (opened === undefined) continue;
     member.active++;
-    o.metrics.counters[opened.path].sent(early.bytes);
+    o.metrics.counters[pathOf(opened.conn)].sent(early.bytes);
     try {
-      await carry(o, socket, opened.stream, member.id, opened.path, opened.rest);
+      await carry(o, socket, opened.stream, member.id, opened.conn, opened.rest, opened.id);
     } finally {
       member.active--;
     }
@@ -193,9 +260,11 @@ class Refused extends Error {}
 
 interface Opened {
   stream: Stream;
-  path: Path;
+  conn: Connection;
   /** what came with the status byte */
   rest: Uint8Array[];
+  /** over 1.2.0: the tunnel's id (hex) */
+  id?: string;
 }
 
 async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Promise<Opened> {
@@ -220,8 +289,9 @@ async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Pr
 async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connection>, early: EarlyBytes, signal: AbortSignal): Promise<Opened> {
   watchRemoteFin(stream);
   try {
-    stream.send(Buffer.from(o.tag, "hex"));
-    const pipelined = stream.protocol === TUNNEL_PROTOCOL;
+    const id = stream.protocol === TUNNEL_PROTOCOL_MOVABLE ? newTunnelId() : undefined;
+    stream.send(id === undefined ? Buffer.from(o.tag, "hex") : Buffer.concat([Buffer.from(o.tag, "hex"), id]));
+    const pipelined = stream.protocol !== TUNNEL_PROTOCOL_V1;
     if (pipelined) early.into(stream);
     const { head, rest } = await readHead(stream, 1, signal);
     early.stop();
@@ -232,7 +302,7 @@ async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connectio
       early.stop();
     }
     early.delivered();
-    return { stream, path: pathOf(conn), rest };
+    return { stream, conn, rest, id: id === undefined ? undefined : Buffer.from(id).toString("hex") };
   } catch (err) {
     early.stop();
     stream.abort(err as Error);
@@ -338,13 +408,16 @@ export function readHead(stream: Stream, n: number, signal: AbortSignal): Promis
   });
 }
 
-async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string, path: Path, head: Uint8Array[] = []): Promise<void> {
+async function carry(o: TunnelOptions, socket: Socket, stream: Stream, peer: string, conn: Connection, head: Uint8Array[], id?: string): Promise<void> {
   o.metrics.streams.inc();
   o.metrics.tunnels.labels("opened").inc();
+  const pipe = new Pipe(socket, stream, o.metrics.counters[pathOf(conn)], { head });
+  const forget = id !== undefined && o.open !== undefined ? o.open.add({ peer, id, pipe, conn }) : undefined;
   try {
-    const { reset } = await pipeSocketStream(socket, stream, o.metrics.counters[path], { head });
+    const { reset } = await pipe.done;
     if (reset) o.log.debug({ peer }, "tunnel connection reset");
   } finally {
+    forget?.();
     o.metrics.streams.dec();
   }
 }
