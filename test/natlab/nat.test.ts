@@ -10,6 +10,8 @@
 //   natlab-inet 100.128.0.6: a member with a public address (a member relay), loopback for its client port
 //   natlab-b's router forwards 100.128.0.12:4101 to natlab-b:4101 (a port-forwarded member relay)
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { AgentProcess, ENTANGLE } from "../helpers/agents.ts";
@@ -32,7 +34,7 @@ const FORWARD_WAN = "100.128.0.12";
 const FORWARD_PORT = 4101;
 
 /** An agent in a lab site with only the token and the lab's bootstrap list. */
-function agentIn(site: Site, token: string, args: string[], p2pPort = 4001): AgentProcess {
+function agentIn(site: Site, token: string, args: string[], p2pPort = 4001, env: Record<string, string> = {}): AgentProcess {
   const child = spawn(
     "ip",
     ["netns", "exec", `natlab-${site}`, process.execPath, ENTANGLE, ...args, "--p2p-listen", `${SITES[site].lan}:${p2pPort}`, "--bootstrap", bootstrap],
@@ -44,6 +46,7 @@ function agentIn(site: Site, token: string, args: string[], p2pPort = 4001): Age
         ENTANGLE_PEERS: undefined,
         ENTANGLE_LOG_LEVEL: "debug",
         DEBUG: process.env.NATLAB_DEBUG,
+        ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -60,6 +63,52 @@ function connectIn(site: Site, token: string, service: string, port: number, p2p
     ["agent", "connect", "--service", service, "--listen", `${SITES[site].ctl}:${port}`, "--health-listen", `${SITES[site].ctl}:${port + 100}`],
     p2pPort,
   );
+}
+
+/** One TCP connection through a tunnel to the VerifyingTarget's echo: each echo() is content-checked. */
+async function echoConnection(
+  host: string,
+  port: number,
+): Promise<{ echo(size: number, timeoutMs?: number): Promise<void>; close(): void; closed: () => string | undefined }> {
+  const s: Socket = connect({ host, port, noDelay: true });
+  let closed: string | undefined;
+  s.on("error", (err: NodeJS.ErrnoException) => (closed ??= err.code ?? err.message));
+  s.on("close", () => (closed ??= "closed"));
+  await new Promise<void>((resolve, reject) => {
+    s.once("connect", resolve);
+    s.once("error", reject);
+  });
+  s.write("E");
+  let got: Buffer[] = [];
+  let have = 0;
+  let want = 0;
+  let wake: (() => void) | undefined;
+  s.on("data", (d: Buffer) => {
+    got.push(d);
+    have += d.length;
+    if (have >= want) wake?.();
+  });
+  return {
+    closed: () => closed,
+    close: () => s.destroy(),
+    async echo(size, timeoutMs = 5_000) {
+      const data = randomBytes(size);
+      got = [];
+      have = 0;
+      want = size;
+      const back = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`echo of ${size} bytes: ${have} back within ${timeoutMs} ms (${closed ?? "open"})`)), timeoutMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        s.once("close", () => reject(new Error(`echo of ${size} bytes: connection ${closed ?? "closed"} after ${have}`)));
+      });
+      s.write(data);
+      await back;
+      if (!Buffer.concat(got).equals(data)) throw new Error(`echo of ${size} bytes came back different`);
+    },
+  };
 }
 
 async function httpGet(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
@@ -348,4 +397,75 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
       relay("relay-start");
     }
   }, 420_000);
+
+  // last: a pair of its own (another token), whose hole punch waits (a test knob) so that a tunnel
+  // is opened over the relay first; it moves to the punched connection and outlives the relay
+  it("a tunnel opened while natlab-a and natlab-b are only relayed moves to the punched connection: echoes intact, its bytes then direct, the relay's death does not reset it", async () => {
+    const token2 = newToken();
+    const service2 = "natlab-move-" + Math.random().toString(36).slice(2, 8);
+    const delay = { ENTANGLE_TEST_PUNCH_DELAY_MS: "20000" };
+    const t0 = performance.now();
+    const ex = agentIn(
+      "a",
+      token2,
+      ["agent", "expose", "--service", service2, "--target", `10.254.1.1:${target.port}`, "--health-listen", `${SITES.a.ctl}:9205`],
+      4005,
+      delay,
+    );
+    const c2 = agentIn(
+      "b",
+      token2,
+      ["agent", "connect", "--service", service2, "--listen", `${SITES.b.ctl}:9010`, "--health-listen", `${SITES.b.ctl}:9110`],
+      4005,
+      delay,
+    );
+    const exId = (await ex.waitMsg("agent started", 90_000)).peerId;
+    await firstByte(SITES.b.ctl, 9010, t0, 120_000);
+    const conn = await echoConnection(SITES.b.ctl, 9010);
+    let echoes = 0;
+    const echoOnce = async () => {
+      await conn.echo(4096);
+      echoes++;
+    };
+    await echoOnce();
+    const before = bytesByPath(await metrics("b", 9010));
+    // the tunnel was opened over the relay: no direct connection yet
+    expect(c2.lines.some((l) => l.msg === "direct connection to a peer reached through a relay (hole punched)")).toBe(false);
+    expect(before.direct, JSON.stringify(before)).toBe(0);
+    // echo on, every 100 ms, until the punch and the move
+    let moved: Record<string, unknown> | undefined;
+    const deadline = performance.now() + 90_000;
+    while (moved === undefined && performance.now() < deadline) {
+      await echoOnce();
+      moved = c2.lines.find((l) => l.msg === "tunnel move" && l.peer === exId && l.outcome === "moved");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const punched = c2.lines.find((l) => l.msg === "direct connection to a peer reached through a relay (hole punched)" && l.peer === exId);
+    expect(punched, `no hole punch\n--- connect (b):\n${tail(c2)}\n--- expose (a):\n${tail(ex)}`).toBeDefined();
+    expect(moved, `not moved\n--- connect (b):\n${tail(c2)}\n--- expose (a):\n${tail(ex)}`).toBeDefined();
+    for (let i = 0; i < 20; i++) await echoOnce();
+    const mid = bytesByPath(await metrics("b", 9010));
+    // after the move, what this tunnel carries counts as direct, and nothing more goes relayed
+    for (let i = 0; i < 20; i++) await conn.echo(64 * 1024).then(() => echoes++);
+    const after = bytesByPath(await metrics("b", 9010));
+    expect(after.direct - mid.direct).toBeGreaterThanOrEqual(2 * 20 * 64 * 1024);
+    expect(after.relayed).toBe(mid.relayed);
+    const afterA = bytesByPath(await metrics("a", 9105));
+    expect(afterA.direct).toBeGreaterThan(2 * 20 * 64 * 1024);
+    // the relay goes: the tunnel is on the direct connection, nothing resets it
+    relay("relay-stop");
+    try {
+      const t1 = performance.now();
+      while (performance.now() - t1 < 5_000) await echoOnce();
+      expect(conn.closed()).toBeUndefined();
+      process.stderr.write(
+        `[natlab] tunnel opened over the relay (${before.relayed} B relayed, 0 direct), moved to the punched connection ` +
+          `${Number(moved!.time) - Number(punched!.time)} ms after the punch (move took ${String(moved!.ms)} ms); ${echoes} echoes intact, ` +
+          `${((after.direct - mid.direct) / 1024).toFixed(0)} KiB direct after it, relayed unchanged; survived the relay's death\n`,
+      );
+    } finally {
+      conn.close();
+      relay("relay-start");
+    }
+  }, 300_000);
 });
