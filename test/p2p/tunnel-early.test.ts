@@ -13,24 +13,27 @@ import { type AgentProcess, dial, exchange, freePort, killAll, runEntangle, tcpS
 
 /** the last commit whose agents speak only /entangle/tunnel/1.0.0 */
 const OLD_COMMIT = "9a0376a";
+/** the last commit whose agents speak 1.1.0 and 1.0.0, not 1.2.0 (tunnels that move: tunnel-move.ts) */
+const BEFORE_MOVE_COMMIT = "282f3b5";
 const root = new URL("../..", import.meta.url).pathname;
 const env = { ENTANGLE_NETWORK_TOKEN: newToken() };
 const local = ["--p2p-listen", "127.0.0.1:0"];
 
-let oldTree: string | undefined;
-/** The agents of OLD_COMMIT, from `git archive` (sharing this tree's node_modules). */
-function oldEntry(): string {
-  if (oldTree === undefined) {
+const oldTrees = new Map<string, string>();
+/** The agents of a commit (OLD_COMMIT unless told), from `git archive` (sharing this tree's node_modules). */
+function oldEntry(commit = OLD_COMMIT): string {
+  let tree = oldTrees.get(commit);
+  if (tree === undefined) {
     const dir = mkdtempSync(join(tmpdir(), "entangle-old-"));
     try {
-      execFileSync("sh", ["-c", `git -C "${root}" archive ${OLD_COMMIT} bin lib package.json | tar -x -C "${dir}"`], { stdio: "pipe" });
+      execFileSync("sh", ["-c", `git -C "${root}" archive ${commit} bin lib package.json | tar -x -C "${dir}"`], { stdio: "pipe" });
     } catch (err) {
-      throw new Error(`this test needs commit ${OLD_COMMIT} in the git history (a full clone): ${(err as Error).message}`, { cause: err });
+      throw new Error(`this test needs commit ${commit} in the git history (a full clone): ${(err as Error).message}`, { cause: err });
     }
     symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-    oldTree = dir;
+    oldTrees.set(commit, (tree = dir));
   }
-  return join(oldTree, "bin", "entangle.js");
+  return join(tree, "bin", "entangle.js");
 }
 
 async function expose(service: string, targetPort: number, entry?: string): Promise<AgentProcess> {
@@ -104,7 +107,7 @@ afterEach(async () => {
   await killAll();
 });
 afterAll(() => {
-  if (oldTree !== undefined) rmSync(oldTree, { recursive: true, force: true });
+  for (const tree of oldTrees.values()) rmSync(tree, { recursive: true, force: true });
 });
 
 describe("client bytes sent with the tag (tunnel 1.1.0)", () => {
@@ -141,13 +144,13 @@ describe("client bytes sent with the tag (tunnel 1.1.0)", () => {
   }, 120_000);
 });
 
-/** A shallow clone (CI with depth 1) lacks OLD_COMMIT: say so and skip rather than fail. */
-function hasOldCommit(): boolean {
+/** A shallow clone (CI with depth 1) lacks the old commits: say so and skip rather than fail. */
+function hasOldCommit(commit = OLD_COMMIT): boolean {
   try {
-    execFileSync("git", ["-C", root, "cat-file", "-e", `${OLD_COMMIT}^{commit}`], { stdio: "ignore" });
+    execFileSync("git", ["-C", root, "cat-file", "-e", `${commit}^{commit}`], { stdio: "ignore" });
     return true;
   } catch {
-    console.warn(`tunnel-early: commit ${OLD_COMMIT} is not in this clone's history: the old-agent tests are skipped`);
+    console.warn(`tunnel-early: commit ${commit} is not in this clone's history: the old-agent tests are skipped`);
     return false;
   }
 }
@@ -178,6 +181,35 @@ describe.skipIf(!hasOldCommit())("with the agents before 1.1.0 (tunnel 1.0.0 onl
     const [c1, c2] = await Promise.all([connect("hash", [await e1.p2pAddr()], old), connect("greet", [await e2.p2pAddr()], old)]);
     await requestsWithFin(c1.port, 10);
     expect(await greeted(c2.port)).toBe("hello back");
+    hashes.server.close();
+    greets.server.close();
+  }, 120_000);
+});
+
+// 1.2.0 adds a tunnel id behind the tag (a tunnel over a relay moves to a direct connection when
+// one appears): an agent before it is proposed 1.2.0, answers "na", and 1.1.0 is taken; its
+// tunnels work as before and are simply never moved
+describe.skipIf(!hasOldCommit(BEFORE_MOVE_COMMIT))("with the agents before 1.2.0 (tunnel 1.1.0 and 1.0.0)", () => {
+  it("each side with the other old: requests with FIN at once, a server that speaks first, a refused target", async () => {
+    const hashes = await hashServer();
+    const greets = await greetServer();
+    const old = oldEntry(BEFORE_MOVE_COMMIT);
+    const [e1, e2, e3, e4] = await Promise.all([
+      expose("hash", hashes.port, old),
+      expose("greet", greets.port, old),
+      expose("gone", await freePort(), old),
+      expose("hash-new", hashes.port),
+    ]);
+    const [c1, c2, c3, c4] = await Promise.all([
+      connect("hash", [await e1.p2pAddr()]),
+      connect("greet", [await e2.p2pAddr()]),
+      connect("gone", [await e3.p2pAddr()]),
+      connect("hash-new", [await e4.p2pAddr()], old),
+    ]);
+    await requestsWithFin(c1.port, 10);
+    expect(await greeted(c2.port)).toBe("hello back");
+    expect(await outcomeAfterSending(c3.port)).toBe("ECONNRESET");
+    await requestsWithFin(c4.port, 10);
     hashes.server.close();
     greets.server.close();
   }, 120_000);
