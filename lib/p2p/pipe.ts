@@ -91,6 +91,9 @@ export class Pipe {
     }
     const alive = isAlive(stream);
     this.attach(stream);
+    // the client's FIN came before the pipe (a tunnel's early bytes: tunnels.ts EarlyBytes, which
+    // closed the stream's writes then): its 'end' has passed
+    if (socket.readableEnded) this.endWrites(stream);
 
     // TCP -> stream
     socket.on("data", (buf: Buffer) => {

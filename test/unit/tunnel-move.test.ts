@@ -303,6 +303,39 @@ describe("moving a tunnel to another stream", () => {
   });
 });
 
+describe("the pipe under a tunnel that never moves", () => {
+  // a download: the client sends its request and FIN at once, before the tunnel is open (the
+  // connect side's EarlyBytes closes the stream's writes); the pipe attaches after the FIN
+  it("a client FIN before the pipe attached, the stream still open: the whole reply, then a clean end (not a reset)", async () => {
+    const [client, agentSide] = await socketPair();
+    const { outbound, inbound } = await pair();
+    watchRemoteFin(outbound);
+    const back: Buffer[] = [];
+    client.on("data", (d: Buffer) => back.push(d));
+    const ended = new Promise<string>((resolve) => {
+      client.once("end", () => resolve("clean end"));
+      client.once("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    });
+    client.end("D");
+    agentSide.on("data", (d: Buffer) => outbound.send(d));
+    agentSide.once("end", () => void outbound.close());
+    agentSide.resume();
+    await until(() => agentSide.readableEnded && inbound.remoteWriteStatus === "closed");
+    agentSide.removeAllListeners("data");
+    agentSide.pause();
+    const done = new Pipe(agentSide, outbound, counter().counters).done;
+    const reply = randomBytes(4 * 1024 * 1024);
+    for (let i = 0; i < reply.length; i += 256 * 1024) {
+      inbound.send(reply.subarray(i, i + 256 * 1024));
+      await new Promise((res) => setTimeout(res, 1));
+    }
+    await inbound.close();
+    expect(await ended).toBe("clean end");
+    expect(Buffer.concat(back).equals(reply)).toBe(true);
+    expect(await done).toEqual({ reset: false });
+  });
+});
+
 describe("move decisions", () => {
   it("only a relayed tunnel moves, and only to a direct connection", () => {
     expect(better("relayed", "direct")).toBe(true);
