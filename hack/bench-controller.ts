@@ -117,6 +117,16 @@ function partsCpu(): Record<string, number> {
   } catch {
     out.module = 0;
   }
+  // the Manifests' other end: the managed cluster and the api-proxy agent serving it
+  if (M > 0) {
+    for (const p of ["kube-apiserver", "etcd"])
+      try {
+        out[`managed ${p}`] = usage(Number(readFileSync(join(STATE, `${CLUSTER}-managed`, "pids", p), "utf8"))).cpuMs;
+      } catch {
+        out[`managed ${p}`] = NaN;
+      }
+    out["api-proxy"] = proxyPid === undefined ? NaN : usage(proxyPid).cpuMs;
+  }
   return out;
 }
 /** The API server's admission-webhook calls so far: count and seconds (its /metrics). */
@@ -132,10 +142,15 @@ async function webhookCalls(): Promise<{ calls: number; seconds: number }> {
 }
 /** Where the CPU went during an apply: each process's CPU seconds, and the webhook calls. */
 function showParts(before: Record<string, number>, wh0: { calls: number; seconds: number }, wh1: { calls: number; seconds: number }, wallMs: number): void {
+  showCpu(before, wallMs, "the apply");
+  say(`  admission webhook calls during the apply: ${wh1.calls - wh0.calls} (${(wh1.seconds - wh0.seconds).toFixed(2)} s in total)`);
+}
+
+/** Each process's CPU seconds since `before` (partsCpu), over `wallMs` of `what`. */
+function showCpu(before: Record<string, number>, wallMs: number, what: string): void {
   const after = partsCpu();
   const parts = Object.keys(after).map((p) => `${p} ${((after[p] - before[p]) / 1000).toFixed(1)}`);
-  say(`  CPU s during the apply (${(wallMs / 1000).toFixed(1)} s wall): ${parts.join(", ")}; load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
-  say(`  admission webhook calls during the apply: ${wh1.calls - wh0.calls} (${(wh1.seconds - wh0.seconds).toFixed(2)} s in total)`);
+  say(`  CPU s during ${what} (${(wallMs / 1000).toFixed(1)} s wall): ${parts.join(", ")}; load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
 }
 
 interface Requests {
@@ -287,6 +302,7 @@ await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.k
 // the managed side of the Manifests part: up before the module, which needs the relay's address
 let managed: string | undefined;
 let relayAddr: string | undefined;
+let proxyPid: number | undefined;
 if (M > 0) {
   ({ managed, relayAddr } = await managedClusterAndRelay(CLUSTER));
   await kubectl(managed, ["delete", "namespace", NSM, "--ignore-not-found", "--wait=true", "--timeout=300s"]);
@@ -295,6 +311,7 @@ if (M > 0) {
     ENTANGLE_NETWORK_TOKEN: token,
   });
   await proxy.waitMsg("agent started");
+  proxyPid = proxy.child.pid;
 }
 
 let baselineMs: number | undefined;
@@ -418,6 +435,8 @@ async function manifestsReady(ns: string): Promise<number> {
 async function manifestsConverge(what: string, value: string): Promise<void> {
   const r = requestLines().length;
   const c = usage(pid);
+  const cpu0 = partsCpu();
+  const start = performance.now();
   const ms = await applyTimed(manifestsYaml(NSM, M, K, value));
   const t0 = performance.now();
   say(`  kubectl apply (${what}): ${(ms / 1000).toFixed(1)} s`);
@@ -431,6 +450,7 @@ async function manifestsConverge(what: string, value: string): Promise<void> {
     await sleep(1000);
   }
   say(`  Ready for the current generation: ${ready}/${M}, ${((performance.now() - t0) / 1000).toFixed(1)} s after the end of kubectl apply`);
+  showCpu(cpu0, performance.now() - start, "the apply and until Ready");
   await quiet();
   const u = usage(pid);
   const cpu = u.cpuMs - c.cpuMs;
@@ -505,9 +525,14 @@ say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
 if (!opts.keep) {
   // the module deletes what the Manifests applied, and lifts their finalizers
   if (M > 0) {
+    const cpu0 = partsCpu();
+    const r = requestLines().length;
     const t0 = performance.now();
     await k(["delete", "manifests.entangle-proxy.kairos.io", "--all", "-n", NSM, "--timeout=600s"]);
-    say(`## ${M} Manifests deleted (their remote objects with them) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const ms = performance.now() - t0;
+    say(`## ${M} Manifests deleted (their remote objects with them) in ${(ms / 1000).toFixed(1)} s`);
+    showCpu(cpu0, ms, "the deletion");
+    showRequests(requestsSince(r), M, "Manifests");
   }
   await moduleDown(CLUSTER);
   await deleteNamespace(NS);
