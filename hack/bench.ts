@@ -10,9 +10,12 @@
 // (BENCH_TREE=DIR runs "entangle tunnel" from such a copy instead of this tree).
 // BENCH_PATHS=a,b keeps only paths whose name contains one of those words; BENCH_AGENT_ARGS
 // adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+// BENCH_BULK=N: bulk only, paired: every selected path is set up first, then N rounds in
+// alternating order, one upload and one download per path and round, with each path's ratio to
+// ssh -L aes128-gcm in the same round and the relaying processes' CPU seconds per GiB.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -112,6 +115,8 @@ interface Path {
   greet: number;
   /** Node processes whose memory is reported (the agents or relays carrying `data`) */
   procs?: ChildProcess[];
+  /** BENCH_BULK: processes whose CPU time is reported when they are not `procs` (ssh's) */
+  cpuPids?: () => number[];
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
@@ -160,7 +165,7 @@ async function plainPipePath(name: string, secure: boolean, dataPort: number, gr
 
 async function sshPath(name: string, cipherArgs: string[], dataPort: number, greetPort: number): Promise<Path> {
   const [a, b] = [await freePort(), await freePort()];
-  run("ssh", [
+  const client = run("ssh", [
     "-N",
     "-p",
     process.env.BENCH_SSH_PORT!,
@@ -182,7 +187,43 @@ async function sshPath(name: string, cipherArgs: string[], dataPort: number, gre
     `${process.env.BENCH_SSH_USER ?? "root"}@127.0.0.1`,
   ]);
   await waitForPort(a);
-  return { name, data: a, greet: b };
+  // CPU time: the ssh client and the sessions of bench.sh's throwaway sshd (its config file is
+  // next to BENCH_SSH_KEY)
+  const config = join(dirname(process.env.BENCH_SSH_KEY!), "sshd_config");
+  const sshd = processes().find((p) => p.cmdline.includes(config))?.pid;
+  const cpuPids = () => [client.pid!, ...(sshd !== undefined ? descendants(sshd) : [])];
+  return { name, data: a, greet: b, cpuPids };
+}
+
+/** This host's processes: pid, parent, command line (from /proc). */
+function processes(): Array<{ pid: number; ppid: number; cmdline: string }> {
+  const out = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.push({ pid: Number(d), ppid, cmdline: readFileSync(`/proc/${d}/cmdline`, "utf8").replaceAll("\0", " ") });
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Processes below `pid`, for CPU time. */
+function descendants(pid: number): number[] {
+  const kids = new Map<number, number[]>();
+  for (const p of processes()) kids.set(p.ppid, [...(kids.get(p.ppid) ?? []), p.pid]);
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const k of kids.get(p) ?? []) {
+      out.push(k);
+      walk(k);
+    }
+  };
+  walk(pid);
+  return out;
 }
 
 const agents: Array<{ role: string; child: ChildProcess }> = [];
@@ -278,6 +319,56 @@ async function measure(p: Path) {
   return r;
 }
 
+/** BENCH_BULK=N: bulk only, all paths set up at once and measured in N alternating rounds. */
+async function bulkRounds(paths: Path[], rounds: number) {
+  const rows = new Map<string, number[][]>(paths.map((p) => [p.name, []]));
+  const gib = MIB / 1024;
+  // one unrecorded transfer each way per path first: the agents' code gets compiled (the first
+  // transfer after start-up is up to 2x slower)
+  for (const p of paths) {
+    await upload(p.data);
+    await download(p.data);
+  }
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? paths : [...paths].reverse();
+    const got = new Map<string, number[]>();
+    for (const p of order) {
+      const procs = () => p.procs ?? p.cpuPids?.().map((pid) => ({ pid }) as ChildProcess);
+      let cpu = cpuSeconds(procs());
+      const up = await upload(p.data);
+      const cpuUp = (cpuSeconds(procs()) - cpu) / gib;
+      cpu = cpuSeconds(procs());
+      const down = await download(p.data);
+      const cpuDown = (cpuSeconds(procs()) - cpu) / gib;
+      got.set(p.name, [up, down, cpuUp, cpuDown]);
+    }
+    const gcm = [...got].find(([n]) => n.startsWith("ssh -L aes128"))?.[1];
+    const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+    for (const p of paths) {
+      const [up, down, cpuUp, cpuDown] = got.get(p.name)!;
+      const row = [up, down, gcm ? up / gcm[0] : NaN, gcm ? down / gcm[1] : NaN, cpuUp, cpuDown];
+      rows.get(p.name)!.push(row);
+      process.stderr.write(
+        `  round ${round + 1} (load ${load}) ${p.name}: up ${up.toFixed(0)} / down ${down.toFixed(0)} MiB/s` +
+          (gcm ? `, ${row[2].toFixed(2)}x / ${row[3].toFixed(2)}x aes128-gcm` : "") +
+          (p.procs || p.cpuPids ? `, CPU ${cpuUp.toFixed(2)} / ${cpuDown.toFixed(2)} s per GiB` : "") +
+          "\n",
+      );
+    }
+  }
+  console.log(
+    `\n| path | up / down MiB/s (median of ${rounds}) | vs ssh aes128-gcm up / down (median of per-round ratios) | relays' CPU s per GiB up / down |`,
+  );
+  console.log("|---|---:|---:|---:|");
+  for (const [name, rs] of rows) {
+    const m = (i: number) => median(rs.map((r) => r[i]));
+    const p = paths.find((x) => x.name === name);
+    const cpu = p?.procs || p?.cpuPids ? `${m(4).toFixed(2)} / ${m(5).toFixed(2)}` : "-";
+    console.log(`| ${name} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(2)}x / ${m(3).toFixed(2)}x | ${cpu} |`);
+  }
+  console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
+}
+
 async function main() {
   const dataPort = await listen(target);
   const greetPort = await listen(greeter);
@@ -303,11 +394,14 @@ async function main() {
   }
   paths.push(["entangle tunnel", () => tunnelPath("entangle tunnel", root, dataPort, greetPort)]);
   const only = (process.env.BENCH_PATHS ?? "").split(",").filter(Boolean);
-  const results = [];
-  for (const [name, setup] of paths) {
-    if (only.length > 0 && !only.some((w) => name.includes(w))) continue;
-    results.push(await measure(await setup()));
+  const selected = paths.filter(([name]) => only.length === 0 || only.some((w) => name.includes(w)));
+  if (process.env.BENCH_BULK) {
+    const ready: Path[] = [];
+    for (const [, setup] of selected) ready.push(await setup());
+    return bulkRounds(ready, Number(process.env.BENCH_BULK));
   }
+  const results = [];
+  for (const [, setup] of selected) results.push(await measure(await setup()));
   const ssh = results.find((r) => r.name.startsWith("ssh -L (default"));
   const gcm = results.find((r) => r.name.startsWith("ssh -L aes128"));
   const fmt = (n: number, d = 0) => n.toFixed(d);
