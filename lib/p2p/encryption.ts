@@ -78,7 +78,10 @@ export const aesGcmCrypto: ICryptoInterface = {
     const parts: Buffer[] = [];
     for (const p of chunks(body)) parts.push(d.update(p));
     d.final(); // throws if the tag does not verify
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    if (parts.length === 1) return parts[0];
+    // a frame that came in two socket reads: as a list, not copied once more (bulk frames of
+    // 64 KiB rarely align with reads); the handshake's small messages stay one buffer
+    return body.byteLength > SMALL_FRAME ? new Uint8ArrayList(...parts) : Buffer.concat(parts);
   },
 };
 
