@@ -404,11 +404,13 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     const token2 = newToken();
     const service2 = "natlab-move-" + Math.random().toString(36).slice(2, 8);
     const delay = { ENTANGLE_TEST_PUNCH_DELAY_MS: "20000" };
+    // transfers paced at 1 MiB/s: they run across the punch and the move
+    const slow = await new VerifyingTarget(MiB, "10.254.1.1").start();
     const t0 = performance.now();
     const ex = agentIn(
       "a",
       token2,
-      ["agent", "expose", "--service", service2, "--target", `10.254.1.1:${target.port}`, "--health-listen", `${SITES.a.ctl}:9205`],
+      ["agent", "expose", "--service", service2, "--target", `10.254.1.1:${slow.port}`, "--health-listen", `${SITES.a.ctl}:9205`],
       4005,
       delay,
     );
@@ -428,6 +430,8 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
       echoes++;
     };
     await echoOnce();
+    const bulk = [transfer(slow, 9010, "up", 32 * MiB, SITES.b.ctl), transfer(slow, 9010, "down", 32 * MiB, SITES.b.ctl)];
+    await underway(bulk, 64 * 1024);
     const before = bytesByPath(await metrics("b", 9010));
     // the tunnel was opened over the relay: no direct connection yet
     expect(c2.lines.some((l) => l.msg === "direct connection to a peer reached through a relay (hole punched)")).toBe(false);
@@ -443,6 +447,12 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
     const punched = c2.lines.find((l) => l.msg === "direct connection to a peer reached through a relay (hole punched)" && l.peer === exId);
     expect(punched, `no hole punch\n--- connect (b):\n${tail(c2)}\n--- expose (a):\n${tail(ex)}`).toBeDefined();
     expect(moved, `not moved\n--- connect (b):\n${tail(c2)}\n--- expose (a):\n${tail(ex)}`).toBeDefined();
+    // both transfers were under way over the relay: they moved too and come out whole
+    const bulkOut = await outcome(bulk, 90_000);
+    expect(bulkOut.completed, bulkOut.summary).toBe(2);
+    expect(bulk.every((t) => t.ok)).toBe(true);
+    const moves = c2.lines.filter((l) => l.msg === "tunnel move" && l.outcome === "moved").length;
+    expect(moves).toBeGreaterThanOrEqual(3);
     for (let i = 0; i < 20; i++) await echoOnce();
     const mid = bytesByPath(await metrics("b", 9010));
     // after the move, what this tunnel carries counts as direct, and nothing more goes relayed
@@ -461,10 +471,13 @@ describe.skipIf(skip !== "")(`across NAT with only the token and the lab's boots
       process.stderr.write(
         `[natlab] tunnel opened over the relay (${before.relayed} B relayed, 0 direct), moved to the punched connection ` +
           `${Number(moved!.time) - Number(punched!.time)} ms after the punch (move took ${String(moved!.ms)} ms); ${echoes} echoes intact, ` +
-          `${((after.direct - mid.direct) / 1024).toFixed(0)} KiB direct after it, relayed unchanged; survived the relay's death\n`,
+          `${((after.direct - mid.direct) / 1024).toFixed(0)} KiB direct after it, relayed unchanged; survived the relay's death; ` +
+          `${moves} tunnels moved, 32 MiB up and down at 1 MiB/s across the move: ${bulkOut.summary}; ` +
+          `b: ${(after.relayed / MiB).toFixed(1)} MiB relayed, ${(after.direct / MiB).toFixed(1)} MiB direct\n`,
       );
     } finally {
       conn.close();
+      slow.close();
       relay("relay-start");
     }
   }, 300_000);
