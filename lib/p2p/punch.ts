@@ -158,7 +158,11 @@ interface RelayedConnection {
   abort(err: Error): void;
 }
 
-/** A relayed connection that DCUtR replaced lives on this long at most while streams still use it. */
+/**
+ * A relayed connection that DCUtR replaced lives on this long at most while streams still use it
+ * (tunnels move to the direct connection within a round trip, tunnel-move.ts; those of agents
+ * before tunnel 1.2.0 cannot).
+ */
 export const LINGER_MAX_MS = 15 * 60_000;
 const LINGER_CHECK_MS = 1_000;
 
