@@ -1,7 +1,7 @@
 // Manifests controller (the original's entangle-proxy): Pepr bindings only, logic in lib/.
 import { Capability } from "pepr";
 import { Manifests } from "../lib/crds/index.ts";
-import { onManifestsEvent } from "../lib/controller/manifests.ts";
+import { onManifestsDeleted, onManifestsEvent } from "../lib/controller/manifests.ts";
 
 export const EntangleProxy = new Capability({
   name: "entangle-proxy",
@@ -18,3 +18,8 @@ const { When } = EntangleProxy;
 When(Manifests)
   .IsCreatedOrUpdated()
   .Reconcile((cr) => onManifestsEvent(cr));
+
+// what every CR declares is kept in memory (never ours to delete for another CR): one gone is forgotten
+When(Manifests)
+  .IsDeleted()
+  .Watch((cr) => onManifestsDeleted(cr));

@@ -32,3 +32,25 @@ export function coalesce(key: string, run: () => Promise<void>): Promise<void> {
   waiting.set(key, next);
   return next;
 }
+
+/**
+ * At most `max` runs at a time; the others start in the order asked. Watch handlers that wait for
+ * their reconcile handle one object at a time (Pepr and the API client await each event), so a
+ * reconcile that mostly waits on a remote cluster goes to a bounded pool instead.
+ */
+export function limiter(max: number): <T>(run: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (run) => {
+    if (active < max) active++;
+    else await new Promise<void>((start) => waiting.push(start));
+    try {
+      return await run();
+    } finally {
+      // the slot goes straight to the next in line
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}

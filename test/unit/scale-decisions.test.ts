@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { APPLIED_HASH, contains, needsApply, withAppliedHash } from "../../lib/k8s/unchanged.ts";
 import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Outcome } from "../../lib/controller/memory.ts";
-import { coalesce } from "../../lib/controller/serialize.ts";
+import { coalesce, limiter } from "../../lib/controller/serialize.ts";
 
 interface Dep {
   apiVersion: string;
@@ -154,5 +154,36 @@ describe("coalesce: a burst of events for one object, one run", () => {
     release();
     await Promise.all([first, second, third, other]);
     expect(order).toEqual(["first", "other", "second"]);
+  });
+});
+
+describe("limiter: a bounded pool of runs", () => {
+  it("runs at most max at a time, the rest in the order asked, and frees a slot when a run fails", async () => {
+    const limit = limiter(2);
+    let active = 0;
+    let most = 0;
+    const started: number[] = [];
+    const gates: (() => void)[] = [];
+    const runs = [0, 1, 2, 3, 4].map((i) =>
+      limit(async () => {
+        started.push(i);
+        active++;
+        most = Math.max(most, active);
+        await new Promise<void>((open) => gates.push(open));
+        active--;
+        if (i === 0) throw new Error("boom");
+        return i;
+      }),
+    );
+    const settled = Promise.allSettled(runs);
+    for (let opened = 0; opened < 5; opened++) {
+      await new Promise((r) => setTimeout(r, 5));
+      gates.shift()!();
+    }
+    const results = await settled;
+    expect(most).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(results[0].status).toBe("rejected");
+    expect(results.slice(1).map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([1, 2, 3, 4]);
   });
 });
