@@ -2,9 +2,13 @@
 // mock connection behaves like two peers' muxers (flow control, half-close, reset).
 import { afterEach } from "vitest";
 import { yamux } from "@chainsafe/libp2p-yamux";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { defaultLogger } from "@libp2p/logger";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
-import type { Connection, MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
+import type { Connection, MessageStream, MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
+import { noiseAesGcm } from "../../lib/p2p/encryption.ts";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
 
 export interface StreamPair {
@@ -74,4 +78,41 @@ export function pairsClosedAfterEach(): () => Promise<StreamPair> {
     muxers.push(m);
     return m.pair();
   };
+}
+
+/**
+ * Sends `total` bytes in pieces of `chunkSize` as fast as the stream takes them (on until send()
+ * says it is full, then again at each 'drain'). Returns how many bytes were handed over so far.
+ */
+export function pump(stream: Stream, total: number, chunkSize: number): () => number {
+  const chunk = new Uint8Array(chunkSize);
+  let sent = 0;
+  const go = () => {
+    while (sent < total) {
+      sent += chunk.length;
+      if (!stream.send(chunk)) return;
+    }
+  };
+  stream.addEventListener("drain", go);
+  go();
+  return () => sent;
+}
+
+/** Two ends of the agents' Noise (AES-GCM) over an in-memory connection pair, and the connections under them. */
+export async function noisePair(
+  opts: Parameters<typeof multiaddrConnectionPair>[0] = {},
+): Promise<{ a: MessageStream; b: MessageStream; transportA: MultiaddrConnection; transportB: MultiaddrConnection }> {
+  const [ka, kb] = [await generateKeyPair("Ed25519"), await generateKeyPair("Ed25519")];
+  const components = (privateKey: typeof ka) => ({
+    privateKey,
+    peerId: peerIdFromPrivateKey(privateKey),
+    logger: defaultLogger(),
+    upgrader: { getStreamMuxers: () => new Map() },
+  });
+  const [ca, cb] = multiaddrConnectionPair(opts);
+  const [sa, sb] = await Promise.all([
+    noiseAesGcm()(components(ka) as never).secureOutbound(ca, { remotePeer: peerIdFromPrivateKey(kb), skipStreamMuxerNegotiation: true }),
+    noiseAesGcm()(components(kb) as never).secureInbound(cb, { skipStreamMuxerNegotiation: true }),
+  ]);
+  return { a: sa.connection, b: sb.connection, transportA: ca, transportB: cb };
 }

@@ -11,18 +11,17 @@
 //  - Noise: a frame that spans two reads is decrypted without copying it first
 import { createServer, connect, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
-import { generateKeyPair } from "@libp2p/crypto/keys";
 import { defaultLogger } from "@libp2p/logger";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import { multiaddr } from "@multiformats/multiaddr";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { Uint8ArrayList } from "uint8arraylist";
-import type { MessageStream, MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
+import type { MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
 // not exported by the package: the class the TCP transport wraps every socket in
 import { toMultiaddrConnection } from "../../node_modules/@libp2p/tcp/dist/src/socket-to-conn.js";
-import { aesGcmCrypto, noiseAesGcm } from "../../lib/p2p/encryption.ts";
+import { aesGcmCrypto } from "../../lib/p2p/encryption.ts";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
+import { noisePair, pump } from "../helpers/streams.ts";
 
 const turn = () => new Promise((r) => setImmediate(r));
 const settle = async (n = 5) => {
@@ -57,16 +56,7 @@ describe("yamux window for a reader that pauses while taking its data", () => {
     await settle();
     sink.pause();
     const total = 8 * WINDOW;
-    const chunk = new Uint8Array(16 * 1024);
-    let sent = 0;
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length;
-        if (!out.send(chunk)) return;
-      }
-    };
-    out.addEventListener("drain", pump);
-    pump();
+    pump(out, total, 16 * 1024);
     await settle(20);
     // the sender filled the window and stopped
     expect(sink.readBufferLength).toBeGreaterThan(WINDOW / 2);
@@ -117,27 +107,11 @@ describe("yamux bulk frames", () => {
   });
 });
 
-async function noisePair(): Promise<{ a: MessageStream; b: MessageStream; transportA: MultiaddrConnection; transportB: MultiaddrConnection }> {
-  const [ka, kb] = [await generateKeyPair("Ed25519"), await generateKeyPair("Ed25519")];
-  const components = (privateKey: typeof ka) => ({
-    privateKey,
-    peerId: peerIdFromPrivateKey(privateKey),
-    logger: defaultLogger(),
-    upgrader: { getStreamMuxers: () => new Map() },
-  });
-  const [ca, cb] = multiaddrConnectionPair({ capacity: 64 * 1024 * 1024 });
-  const [sa, sb] = await Promise.all([
-    noiseAesGcm()(components(ka) as never).secureOutbound(ca, { remotePeer: peerIdFromPrivateKey(kb), skipStreamMuxerNegotiation: true }),
-    noiseAesGcm()(components(kb) as never).secureInbound(cb, { skipStreamMuxerNegotiation: true }),
-  ]);
-  return { a: sa.connection, b: sb.connection, transportA: ca, transportB: cb };
-}
-
 describe("Noise bulk frames", () => {
   it("64 KiB reads with a yamux header each leave as full frames, the rest with the next send or the check phase", async () => {
     // Noise takes the cipher functions when it is made
     const encrypt = vi.spyOn(aesGcmCrypto, "chaCha20Poly1305Encrypt");
-    const { a, b } = await noisePair();
+    const { a, b } = await noisePair({ capacity: 64 * 1024 * 1024 });
     let got = 0;
     b.addEventListener("message", (e) => (got += e.data.byteLength));
     encrypt.mockClear(); // the handshake's
@@ -155,7 +129,7 @@ describe("Noise bulk frames", () => {
 
   it("a frame that spans two reads is decrypted without copying it whole first", async () => {
     const decrypt = vi.spyOn(aesGcmCrypto, "chaCha20Poly1305Decrypt");
-    const { a, b, transportB } = await noisePair();
+    const { a, b, transportB } = await noisePair({ capacity: 64 * 1024 * 1024 });
     // split what arrives into pieces that never align with frames
     type Receiver = { onData(d: Uint8Array | Uint8ArrayList): void };
     const onData = (transportB as unknown as Receiver).onData.bind(transportB);

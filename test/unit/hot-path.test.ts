@@ -9,15 +9,11 @@
 //  - no 'idle' event object per send when nobody listens
 //  - Noise: a small frame goes to the transport as one buffer (length prefix and ciphertext)
 import { describe, expect, it, vi } from "vitest";
-import { generateKeyPair } from "@libp2p/crypto/keys";
-import { defaultLogger } from "@libp2p/logger";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { LengthPrefixedDecoder, multiaddrConnectionPair } from "@libp2p/utils";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { MessageStream, MultiaddrConnection, Stream } from "@libp2p/interface";
-import { noiseAesGcm } from "../../lib/p2p/encryption.ts";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
-import { yamuxPair } from "../helpers/streams.ts";
+import { noisePair as noiseConnectionPair, pump, yamuxPair } from "../helpers/streams.ts";
 
 const turn = () => new Promise((r) => setImmediate(r));
 const settle = async () => {
@@ -61,16 +57,7 @@ describe("yamux window updates", () => {
 
     // 3 windows' worth: the sender needs updates from the receiver to finish
     const total = 12 * 1024 * 1024;
-    const chunk = new Uint8Array(256 * 1024);
-    let sent = 0;
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length;
-        if (!outbound.send(chunk)) return;
-      }
-    };
-    outbound.addEventListener("drain", pump);
-    pump();
+    pump(outbound, total, 256 * 1024);
     for (let i = 0; i < 200 && got < 6400 + total; i++) await settle();
     expect(got).toBe(6400 + total);
     expect(sentByReceiver.calls).toBeGreaterThan(0);
@@ -79,21 +66,8 @@ describe("yamux window updates", () => {
 });
 
 async function noisePair(): Promise<{ a: MessageStream; b: MessageStream; wireA: { calls: number; bytes: number }; transportA: MultiaddrConnection }> {
-  const [ka, kb] = [await generateKeyPair("Ed25519"), await generateKeyPair("Ed25519")];
-  const components = (privateKey: typeof ka) => ({
-    privateKey,
-    peerId: peerIdFromPrivateKey(privateKey),
-    logger: defaultLogger(),
-    upgrader: { getStreamMuxers: () => new Map() },
-  });
-  const [ca, cb] = multiaddrConnectionPair();
-  const na = noiseAesGcm()(components(ka) as never);
-  const nb = noiseAesGcm()(components(kb) as never);
-  const [sa, sb] = await Promise.all([
-    na.secureOutbound(ca, { remotePeer: peerIdFromPrivateKey(kb), skipStreamMuxerNegotiation: true }),
-    nb.secureInbound(cb, { skipStreamMuxerNegotiation: true }),
-  ]);
-  return { a: sa.connection, b: sb.connection, wireA: countSends(ca), transportA: ca };
+  const { a, b, transportA } = await noiseConnectionPair();
+  return { a, b, wireA: countSends(transportA), transportA };
 }
 
 describe("Noise frames", () => {

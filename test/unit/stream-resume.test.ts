@@ -1,12 +1,15 @@
 // A yamux stream paused again while resume() hands it its buffered data must stay paused on the
-// wire: no window updates, so the sender stops and the read buffer stays bounded. @libp2p/utils
-// 7.4.1 sent the resume window update after that nested pause (patches/@libp2p+utils+*.patch):
-// the sender kept going, the read buffer passed maxReadBufferLength and the stream was reset
-// mid-transfer (a 64 MiB download through the tunnel arrived truncated).
+// wire: the window is granted only for what it took (patches/@chainsafe+libp2p-yamux+*.patch,
+// test/unit/bulk-path.test.ts), so the sender stops after one more window and the read buffer
+// stays bounded. @libp2p/utils 7.4.1 sent the resume window update after that nested pause
+// (patches/@libp2p+utils+*.patch): the sender kept going, the read buffer passed
+// maxReadBufferLength and the stream was reset mid-transfer (a 64 MiB download through the
+// tunnel arrived truncated).
 import { describe, expect, it } from "vitest";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { multiaddrConnectionPair } from "@libp2p/utils";
 import type { Stream, StreamMuxer } from "@libp2p/interface";
+import { pump } from "../helpers/streams.ts";
 
 const WINDOW = 256 * 1024;
 
@@ -39,23 +42,14 @@ describe("yamux stream pause inside resume", () => {
     });
     sink.pause();
     const total = 16 * WINDOW;
-    const chunk = new Uint8Array(64 * 1024);
-    let sent = 0;
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length;
-        if (!out.send(chunk)) return;
-      }
-    };
-    out.addEventListener("drain", pump);
-    pump();
+    const sent = pump(out, total, 64 * 1024);
     await tick();
     sink.resume(); // dispatches the buffered window; the listener pauses again inside
     for (let i = 0; i < 40; i++) await tick();
     expect(sink.status).toBe("open");
     expect(sink.readStatus).toBe("paused");
     expect(sink.readBufferLength).toBeLessThanOrEqual(WINDOW);
-    expect(sent).toBeLessThan(total);
+    expect(sent()).toBeLessThan(total);
     // now read normally: every byte arrives
     sink.resume();
     const deadline = Date.now() + 5_000;
