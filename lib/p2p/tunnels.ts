@@ -207,7 +207,13 @@ async function acceptClient(o: TunnelOptions, socket: Socket, service: string): 
     member.active++;
     o.metrics.counters[pathOf(opened.conn)].sent(early.bytes);
     try {
-      await carry(o, socket, opened.stream, member.id, opened.conn, opened.rest, opened.id);
+      const carried = carry(o, socket, opened.stream, member.id, opened.conn, opened.rest, opened.id);
+      // opened over a relay while a direct connection came up: it missed that connection's opening
+      if (opened.id !== undefined && pathOf(opened.conn) === "relayed") {
+        const best = pickConnection(o.node.getConnections(peerId(member.id)));
+        if (best !== undefined && best !== opened.conn) moveTunnels(o, best);
+      }
+      await carried;
     } finally {
       member.active--;
     }
