@@ -470,12 +470,33 @@ if (M > 0) {
   // drift resync: every ENTANGLE_RESYNC_SECONDS (30 s) each CR is re-applied to the remote
   const r = requestLines().length;
   const c = usage(pid);
+  const parts = partsCpu();
+  const remote = await managedConfigMapRequests();
   await sleep(65_000);
   const d = usage(pid).cpuMs - c.cpuMs;
   say(`\n## 65 s of drift resyncs (every 30 s) with ${M} unchanged Manifests`);
   say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / M).toFixed(1)} ms per Manifests; RSS ${mib(usage(pid).rss)}`);
   showRequests(requestsSince(r), M, "Manifests");
+  showManagedRequests(remote, await managedConfigMapRequests());
+  showCpu(parts, 65_000, "the resyncs");
   await profile(pid, "7-manifests-resync");
+}
+
+/** The managed cluster's API requests for ConfigMaps so far, by verb (its /metrics): what the drift check costs there. */
+async function managedConfigMapRequests(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  if (!managed) return out;
+  const r = await kubectl(managed, ["get", "--raw", "/metrics"]);
+  for (const line of r.stdout.split("\n")) {
+    if (!line.startsWith("apiserver_request_total{") || !line.includes('resource="configmaps"')) continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? "?";
+    out[verb] = (out[verb] ?? 0) + Number(line.split(" ").pop());
+  }
+  return out;
+}
+function showManagedRequests(before: Record<string, number>, after: Record<string, number>): void {
+  const verbs = Object.keys(after).filter((v) => after[v] - (before[v] ?? 0) > 0);
+  say(`  managed cluster's ConfigMap requests: ${verbs.map((v) => `${v} ${after[v] - (before[v] ?? 0)}`).join(", ") || "none"}`);
 }
 
 /** resourceVersions of the managed cluster's ConfigMaps in NSM (remote writes show as changes). */
@@ -501,6 +522,8 @@ if (HOLD_MIN > 0) {
   const r = requestLines().length;
   const c = usage(pid);
   const remote0 = await remoteVersions();
+  const parts = partsCpu();
+  const remoteRequests = await managedConfigMapRequests();
   const t0 = Date.now();
   const series: string[] = [];
   for (let minute = 1; minute <= HOLD_MIN; minute++) {
@@ -519,6 +542,8 @@ if (HOLD_MIN > 0) {
   say(`  module CPU: ${((usage(pid).cpuMs - c.cpuMs) / 1000).toFixed(1)} s in ${HOLD_MIN} min`);
   showRequests(q, Math.max(1, N + M), "object");
   say(`  managed cluster: ${changed} of ${remote1.size} ConfigMaps changed (resourceVersion) during the hold`);
+  showManagedRequests(remoteRequests, await managedConfigMapRequests());
+  showCpu(parts, Date.now() - t0, "the hold");
 }
 
 say(`\n## end: module RSS ${mib(usage(pid).rss)}`);

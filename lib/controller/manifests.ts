@@ -9,7 +9,7 @@ import { Manifests, type AppliedObject, type Condition, type ManifestsStatus } f
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { claimOf, declaredBy, holdsAll, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
 import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
-import { applyObject, createUnread, deleteRemote, kubeClient, missingKind, readRemote, refOf } from "../remote/client.ts";
+import { applyObject, createUnread, deleteRemote, kubeClient, listRemote, missingKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
 import { describeObjects, describeTarget, effectiveTarget, retarget, targetOf } from "../remote/targets.ts";
 import { checkTokenSecret, type SecretCheck } from "../k8s/secrets.ts";
@@ -21,7 +21,8 @@ import { ManifestsIndex } from "./manifests-index.ts";
 import { usableCopy } from "./caches.ts";
 import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
-import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../remote/status.ts";
+import { appliedRecord, leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../remote/status.ts";
+import { RemoteSnapshot, SNAPSHOT_LIST_LIMIT } from "../remote/snapshot.ts";
 
 const PEPR_FINALIZER = "pepr.dev/finalizer";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
@@ -72,7 +73,8 @@ export function onManifestsDeleted(cr: Manifests): void {
   index.forget(cr);
 }
 
-export function reconcileManifests(event: Manifests): Promise<void> {
+/** `snapshot`: a resync's lists of the remote objects, shared by all its CRs (RemoteSnapshot). */
+export function reconcileManifests(event: Manifests, snapshot?: RemoteSnapshot): Promise<void> {
   ensureResync();
   const key = `${event.metadata?.namespace}/${event.metadata?.name}`;
   return serialize(key, () =>
@@ -93,7 +95,7 @@ export function reconcileManifests(event: Manifests): Promise<void> {
           reconciled.delete(key);
           return clearRetry(key);
         }
-      await reconcileNow(cr);
+      await reconcileNow(cr, snapshot);
     }),
   );
 }
@@ -134,7 +136,7 @@ function tokenSecret(namespace: string, name: string): Promise<SecretCheck> {
   return check;
 }
 
-async function reconcileNow(cr: Manifests): Promise<void> {
+async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<void> {
   if (cr.metadata?.deletionTimestamp) {
     if (released.has(cr.metadata.uid!)) return;
     // the only finalizing path (no Pepr Finalize(): capabilities/entangle-proxy.ts), for an
@@ -197,6 +199,15 @@ async function reconcileNow(cr: Manifests): Promise<void> {
           continue;
         }
         const desired = withOwner(obj, ownerId(cr));
+        const atGeneration = cr.status?.observedGeneration === cr.metadata?.generation;
+        // a resync: an object its list shows as applied by us and unchanged needs no read and no write
+        // (desired carries our owner annotation); anything else is read again below
+        const record = snapshot && atGeneration ? appliedRecord(previous, obj) : undefined;
+        const seen = record && (await snapshot!.find(client, record));
+        if (seen && holdsAll(seen, desired)) {
+          results.push({ ...ref, namespace: record!.namespace, state: "Applied" });
+          continue;
+        }
         let existing: KubernetesObject | undefined;
         try {
           existing = await readRemote(client, refOf({ ...ref, state: "Applied" }));
@@ -213,7 +224,7 @@ async function reconcileNow(cr: Manifests): Promise<void> {
           continue;
         }
         // a resync of an object applied at this generation and unchanged since: nothing to write
-        const current = existing !== undefined && cr.status?.observedGeneration === cr.metadata?.generation && recordedApplied(previous, obj);
+        const current = existing !== undefined && atGeneration && recordedApplied(previous, obj);
         const applied = current && holdsAll(existing, desired) ? existing! : await applyObject(client, desired, existing);
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
       } catch (err) {
@@ -410,8 +421,9 @@ function ensureResync(): void {
     try {
       const list = await K8s(Manifests).Get();
       index.replace(list.items, list.metadata?.resourceVersion);
+      const snapshot = new RemoteSnapshot((client, apiVersion, kind, namespace) => listRemote(client, apiVersion, kind, namespace, SNAPSHOT_LIST_LIMIT));
       // one CR's failure must not keep the others from their resync
-      await Promise.all(list.items.map((cr) => reconcileManifests(cr).catch((err) => reconcileFailed(cr, err))));
+      await Promise.all(list.items.map((cr) => reconcileManifests(cr, snapshot).catch((err) => reconcileFailed(cr, err))));
     } catch (err) {
       Log.warn({ err: apiMessage(err) }, "manifests resync failed");
     } finally {

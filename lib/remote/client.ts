@@ -95,6 +95,18 @@ export async function readRemote(client: KubernetesObjectApi, target: Kubernetes
   }
 }
 
+/** Up to `limit` objects of a kind (in a namespace, if given): one page, no continuation. */
+export async function listRemote(
+  client: KubernetesObjectApi,
+  apiVersion: string,
+  kind: string,
+  namespace: string | undefined,
+  limit: number,
+): Promise<KubernetesObject[]> {
+  const list = await answer(client, client.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, undefined, limit), `list ${kind}`);
+  return list.items;
+}
+
 /**
  * Server-side apply; where the remote refuses it (403: the seed's ClusterRole grants create and
  * update but not patch), create or update instead, as `kubectl apply` would.

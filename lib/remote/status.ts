@@ -72,7 +72,12 @@ export function nextRetryDelay(previous: number | undefined): number {
 
 /** Whether this CR recorded `obj` as applied (an object it made before the owner annotation existed). */
 export function recordedApplied(previous: AppliedObject[], obj: RemoteObject): boolean {
-  return previous.some((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
+  return appliedRecord(previous, obj) !== undefined;
+}
+
+/** The record of `obj` applied before (with the namespace the remote put it in), if any. */
+export function appliedRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
+  return previous.find((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
 }
 
 /** Why a recorded object is left in place instead of deleted (another owner, or still declared by another Manifests), or undefined. */
