@@ -104,7 +104,7 @@ async function main() {
     for (const b of order) {
       const threads = threadTicks(b.procs);
       // BENCH_STRACE=DIR: system calls of both agents over the one-connection run, first round
-      const tracers =
+      const tracers: ChildProcess[] =
         process.env.BENCH_STRACE && round === 0
           ? b.procs.map((c, i) =>
               spawn("strace", ["-c", "-f", "-p", String(c.pid), "-o", `${process.env.BENCH_STRACE}/${b.label}-${i ? "expose" : "connect"}.txt`], {
@@ -112,10 +112,40 @@ async function main() {
               }),
             )
           : [];
+      // BENCH_PERF=DIR: `perf record` (cpu-clock, call graphs) of both agents over the same run;
+      // add "--perf-basic-prof" to BENCH_AGENT_ARGS for JavaScript frames
+      if (process.env.BENCH_PERF && round === 0)
+        for (const [i, c] of b.procs.entries())
+          tracers.push(
+            spawn(
+              "perf",
+              [
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                process.env.BENCH_PERF_HZ ?? "2000",
+                "-g",
+                "-p",
+                String(c.pid),
+                "-o",
+                `${process.env.BENCH_PERF}/${b.label}-${i ? "expose" : "connect"}.data`,
+              ],
+              {
+                stdio: "ignore",
+              },
+            ),
+          );
       if (tracers.length > 0) await new Promise((r) => setTimeout(r, 1000));
       let cpu = cpuSeconds(b.procs);
+      // BENCH_PER_AGENT=1: CPU µs per request of each agent (connect / expose) over one connection
+      const each = b.procs.map((c) => cpuSeconds([c]));
       const r1 = (await requestRate(b.data, 1, { count: RR })).rate;
       const us1 = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
+      if (process.env.BENCH_PER_AGENT) {
+        const per = b.procs.map((c, i) => (((cpuSeconds([c]) - each[i]) * 1e6) / RR).toFixed(0));
+        process.stderr.write(`    ${b.label} µs per request over 1 connection, connect / expose: ${per.join(" / ")}\n`);
+      }
       for (const t of tracers) t.kill("SIGINT");
       await Promise.all(tracers.map((t) => new Promise((r) => t.once("exit", r))));
       cpu = cpuSeconds(b.procs);

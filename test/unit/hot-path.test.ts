@@ -8,11 +8,15 @@
 //    buffer is empty
 //  - no 'idle' event object per send when nobody listens
 //  - Noise: a small frame goes to the transport as one buffer (length prefix and ciphertext)
+//  - the exposed target's reads (lib/p2p/pipe.ts bigReads): a small read is copied out and the
+//    read buffer used again, not a fresh 64 KiB buffer per reply
 import { describe, expect, it, vi } from "vitest";
 import { LengthPrefixedDecoder, multiaddrConnectionPair } from "@libp2p/utils";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { MessageStream, MultiaddrConnection, Stream } from "@libp2p/interface";
+import { createServer, connect, type Socket } from "node:net";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
+import { bigReads } from "../../lib/p2p/pipe.ts";
 import { noisePair as noiseConnectionPair, pump, yamuxPair } from "../helpers/streams.ts";
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -166,5 +170,46 @@ describe("'idle' events", () => {
     await settle();
     expect(got).toBe(64);
     await muxers.close();
+  });
+});
+
+describe("reads from the exposed target (bigReads)", () => {
+  it("small replies reuse one read buffer and arrive intact; a big read keeps its buffer", async () => {
+    const server = createServer((s) => s.on("data", (d) => s.write(d)));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as { port: number };
+    const opts = bigReads(() => socket);
+    const buffers = new Set<ArrayBufferLike>();
+    const gen = opts.buffer as () => Uint8Array;
+    opts.buffer = () => {
+      const b = gen();
+      buffers.add(b.buffer);
+      return b;
+    };
+    const socket: Socket = connect({ port, host: "127.0.0.1", noDelay: true, onread: opts });
+    const got: Buffer[] = [];
+    socket.on("data", (d: Buffer) => got.push(d));
+    // 50 requests and replies, one at a time
+    for (let i = 0; i < 50; i++) {
+      const n = got.length;
+      socket.write(Buffer.alloc(64, i));
+      while (got.length === n) await turn();
+    }
+    expect(got.every((d, i) => d.length === 64 && d[0] === i && d[63] === i)).toBe(true);
+    // every reply was read into the same buffer (the first one), and what was emitted is a copy
+    // that the next read did not overwrite
+    expect(buffers.size).toBe(1);
+    // a big read is handed over as is: the next read gets a fresh buffer
+    const big = Buffer.alloc(256 * 1024, 7);
+    let bytes = 0;
+    const before = buffers.size;
+    socket.removeAllListeners("data");
+    socket.on("data", (d: Buffer) => (bytes += d.length));
+    socket.write(big);
+    while (bytes < big.length) await turn();
+    if (buffers.size === before) throw new Error("no read of more than 16 KiB happened");
+    expect(buffers.size).toBeGreaterThan(before);
+    socket.destroy();
+    await new Promise((r) => server.close(r));
   });
 });
