@@ -10,7 +10,10 @@
 // agents' CPU µs per request (utime+stime), echo p50, new connection -> first byte p50 (the
 // server speaks first) and -> first reply p50 (the client speaks first, as HTTP does).
 // BENCH_ROUNDS (3) rounds; the medians are printed. BENCH_AGENT_ARGS adds Node options to the
-// data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). BENCH_PER_AGENT=1 prints each agent's
+// CPU µs per request over one connection; BENCH_PERF=DIR records both agents with `perf record`
+// (cpu-clock, BENCH_PERF_HZ samples per second, 2000) and BENCH_STRACE=DIR counts their system
+// calls, both over the first round's one-connection run.
 import { readdirSync, readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
@@ -113,7 +116,8 @@ async function main() {
             )
           : [];
       // BENCH_PERF=DIR: `perf record` (cpu-clock, call graphs) of both agents over the same run;
-      // add "--perf-basic-prof" to BENCH_AGENT_ARGS for JavaScript frames
+      // add "--perf-basic-prof" to BENCH_AGENT_ARGS for JavaScript frames (the agents then leave
+      // /tmp/perf-PID.map and isolate-*-v8.log files in the working directory: remove them after)
       if (process.env.BENCH_PERF && round === 0)
         for (const [i, c] of b.procs.entries())
           tracers.push(
