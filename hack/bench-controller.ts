@@ -4,7 +4,7 @@
 //
 //   node hack/bench-controller.ts [--cluster NAME] [--entanglements N] [--manifests M]
 //                                 [--objects-per-manifest K] [--no-baseline] [--profile DIR] [--keep]
-//                                 [--hold 30m]
+//                                 [--hold 30m] [--bundle]
 //
 // Entanglements (mixed inbound/outbound, Secrets they reference exist):
 //   - `kubectl apply` of N CRs without the module (its webhooks unregistered), then with it
@@ -18,11 +18,16 @@
 // `entangle agent api-proxy` through a relay without the token (as test/e2e/manifests.test.ts);
 // `kubectl apply` of M CRs of K ConfigMaps, then the time until every CR is Ready for its current
 // generation, the module's CPU per object, the managed cluster's object count, and the module's
-// API requests to its own cluster (the remote side's are not counted: another HTTP client).
+// API requests to its own cluster, and during resyncs the managed cluster's ConfigMap requests by
+// verb (its /metrics).
 //
 // --hold DURATION (e.g. 30m): after everything converged, leave the module alone that long
 // (resyncs only) and print its RSS every minute and the API requests it made (writes apart), and
 // how many of the managed cluster's objects changed (their resourceVersions).
+//
+// --bundle: the module bundled into one file, as installed (hack/module/bundle.ts), instead of
+// from the TypeScript sources.
+// BENCH_MODULE_NODE_OPTIONS: Node options added to the module's (e.g. --max-semi-space-size=4).
 //
 // --profile DIR: CPU profiles and heap snapshots of the module (hack/module/profile.ts) when
 // idle and after the Entanglements converged, in DIR.
@@ -45,6 +50,7 @@ const { values: opts } = parseArgs({
     profile: { type: "string" },
     keep: { type: "boolean", default: false },
     hold: { type: "string" },
+    bundle: { type: "boolean", default: false },
   },
 });
 const CLUSTER = opts.cluster!;
@@ -58,6 +64,7 @@ const SECRETS = 10;
 const STATE = process.env.ENTANGLE_STATE_DIR ?? "/tmp/entangle-clusters";
 const WORK = resolve(`/tmp/entangle-bench-controller-${CLUSTER}`);
 const REQUESTS = join(WORK, "requests.log");
+const MEMORY = join(WORK, "memory.json");
 const PROFILE = opts.profile ? resolve(opts.profile) : undefined;
 const HOLD_MIN = opts.hold ? Number(/^(\d+(?:\.\d+)?)m?$/.exec(opts.hold)?.[1] ?? NaN) : 0;
 if (Number.isNaN(HOLD_MIN) || HOLD_MIN > 120) throw new Error("--hold: minutes, e.g. 30m (at most 120)");
@@ -70,6 +77,19 @@ if (PROFILE) mkdirSync(PROFILE, { recursive: true });
 const say = (line: string) => process.stdout.write(line + "\n");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+/** What the module's RSS holds, as hack/module/memory.ts last wrote it (within a second). */
+function heapParts(): string {
+  try {
+    const m = JSON.parse(readFileSync(MEMORY, "utf8"));
+    const n = (bytes: number) => (bytes / 1048576).toFixed(0);
+    const young = m.spaces.new_space?.size ?? 0;
+    return ` [JS heap ${n(m.heapUsed)} used of ${n(m.heapTotal)} (young ${n(young)}), external ${n(m.external)} (buffers ${n(m.arrayBuffers)})]`;
+  } catch {
+    return "";
+  }
+}
+/** RSS, with what it holds. */
+const rssOf = (bytes: number) => `${mib(bytes)}${heapParts()}`;
 
 async function clusterUp(name: string): Promise<string> {
   const r = await run("bash", ["hack/cluster.sh", "up", name], { timeoutMs: 900_000 });
@@ -207,12 +227,16 @@ async function quiet(quietMs = 4000, maxMs = 600_000): Promise<void> {
 }
 
 async function startModule(): Promise<number> {
-  const nodeOptions = ["--import ./hack/module/count-requests.ts"];
+  const nodeOptions = ["--import ./hack/module/count-requests.ts", "--import ./hack/module/memory.ts"];
   if (PROFILE) nodeOptions.push("--import ./hack/module/profile.ts");
+  // e.g. BENCH_MODULE_NODE_OPTIONS=--max-semi-space-size=4: the module under other V8 settings
+  if (process.env.BENCH_MODULE_NODE_OPTIONS) nodeOptions.push(process.env.BENCH_MODULE_NODE_OPTIONS);
   await moduleUp(CLUSTER, {
     ENTANGLE_PROFILE_DIR: PROFILE ?? "",
     NODE_OPTIONS: nodeOptions.join(" "),
     ENTANGLE_REQUEST_LOG: REQUESTS,
+    ENTANGLE_MEMORY_FILE: MEMORY,
+    ENTANGLE_MODULE_BUNDLE: opts.bundle ? "1" : "",
     ENTANGLE_PEERS: relayAddr ?? "127.0.0.1:4001",
     ENTANGLE_P2P_LISTEN: "127.0.0.1:0",
     ENTANGLE_AGENT_IMAGE: "example.test/entangle:bench",
@@ -290,7 +314,9 @@ async function statusWritten(ns: string): Promise<number> {
   }).length;
 }
 
-say(`# bench:controller on cluster ${CLUSTER} (fast tier: API server without a node), ${new Date().toISOString()}`);
+say(
+  `# bench:controller on cluster ${CLUSTER} (fast tier: API server without a node; the module ${opts.bundle ? "bundled" : "from its TypeScript sources"}), ${new Date().toISOString()}`,
+);
 say(`# machine: ${execFileSync("nproc").toString().trim()} cores, load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 await moduleDown(CLUSTER);
 await deleteNamespace(NS);
@@ -328,7 +354,7 @@ if (N > 0) {
   await sleep(3000);
   await quiet(3000, 60_000);
   const idle = usage(pid);
-  say(`  module idle: RSS ${mib(idle.rss)}, CPU ${(idle.cpuMs / 1000).toFixed(1)} s since start`);
+  say(`  module idle: RSS ${rssOf(idle.rss)}, CPU ${(idle.cpuMs / 1000).toFixed(1)} s since start`);
   await profile(pid, "0-idle");
   await must(["apply", "-f", "-"], namespaceYaml(NS));
   const r0 = requestLines().length;
@@ -352,7 +378,7 @@ if (N > 0) {
   maxRss = Math.max(maxRss, c1.rss);
   const cpu = c1.cpuMs - c0.cpuMs;
   say(
-    `  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / N).toFixed(1)} ms per Entanglement; RSS ${mib(c1.rss)} after (max ${mib(maxRss)}, idle ${mib(idle.rss)})`,
+    `  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / N).toFixed(1)} ms per Entanglement; RSS ${rssOf(c1.rss)} after (max ${mib(maxRss)}, idle ${mib(idle.rss)})`,
   );
   showRequests(requestsSince(r0), N, "Entanglement");
   await profile(pid, `1-${N}-entanglements`);
@@ -382,7 +408,7 @@ if (N > 0) {
     await quiet();
     const u = usage(pid);
     say(`\n## module restart with ${N} existing Entanglements`);
-    say(`  quiet ${((performance.now() - t0) / 1000).toFixed(1)} s after start; CPU ${(u.cpuMs / 1000).toFixed(1)} s since start, RSS ${mib(u.rss)}`);
+    say(`  quiet ${((performance.now() - t0) / 1000).toFixed(1)} s after start; CPU ${(u.cpuMs / 1000).toFixed(1)} s since start, RSS ${rssOf(u.rss)}`);
     showRequests(requestsSince(r), N, "Entanglement");
     await profile(pid, "3-restart");
   }
@@ -456,7 +482,7 @@ async function manifestsConverge(what: string, value: string): Promise<void> {
   const cpu = u.cpuMs - c.cpuMs;
   const cms = (await kubectl(managed!, ["get", "configmaps", "-n", NSM, "-o", `jsonpath={range .items[?(@.data.value=="${value}")]}x{end}`])).stdout.length;
   say(`  managed cluster: ${cms}/${M * K} ConfigMaps with value ${value}`);
-  say(`  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / (M * K)).toFixed(1)} ms per object; RSS ${mib(u.rss)} (max ${mib(Math.max(rss, u.rss))})`);
+  say(`  module CPU: ${(cpu / 1000).toFixed(1)} s = ${(cpu / (M * K)).toFixed(1)} ms per object; RSS ${rssOf(u.rss)} (max ${mib(Math.max(rss, u.rss))})`);
   showRequests(requestsSince(r), M, "Manifests");
 }
 if (M > 0) {
@@ -475,7 +501,7 @@ if (M > 0) {
   await sleep(65_000);
   const d = usage(pid).cpuMs - c.cpuMs;
   say(`\n## 65 s of drift resyncs (every 30 s) with ${M} unchanged Manifests`);
-  say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / M).toFixed(1)} ms per Manifests; RSS ${mib(usage(pid).rss)}`);
+  say(`  module CPU: ${(d / 1000).toFixed(1)} s = ${(d / M).toFixed(1)} ms per Manifests; RSS ${rssOf(usage(pid).rss)}`);
   showRequests(requestsSince(r), M, "Manifests");
   showManagedRequests(remote, await managedConfigMapRequests());
   showCpu(parts, 65_000, "the resyncs");
@@ -532,7 +558,7 @@ if (HOLD_MIN > 0) {
     const q = requestsSince(r);
     series.push(`${minute}: ${(u.rss / 1048576).toFixed(0)}`);
     say(
-      `  ${minute} min: RSS ${mib(u.rss)}, CPU ${((u.cpuMs - c.cpuMs) / 1000).toFixed(1)} s, requests ${q.total} (${q.writes} writes), load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`,
+      `  ${minute} min: RSS ${rssOf(u.rss)}, CPU ${((u.cpuMs - c.cpuMs) / 1000).toFixed(1)} s, requests ${q.total} (${q.writes} writes), load ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`,
     );
   }
   const remote1 = await remoteVersions();
@@ -546,7 +572,7 @@ if (HOLD_MIN > 0) {
   showCpu(parts, Date.now() - t0, "the hold");
 }
 
-say(`\n## end: module RSS ${mib(usage(pid).rss)}`);
+say(`\n## end: module RSS ${rssOf(usage(pid).rss)}`);
 if (!opts.keep) {
   // the module deletes what the Manifests applied, and lifts their finalizers
   if (M > 0) {

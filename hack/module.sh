@@ -9,6 +9,8 @@
 #   hack/module.sh logs NAME   print its log
 #
 # The caller's environment is passed through (ENTANGLE_PEERS, ENTANGLE_AGENT_IMAGE, ...).
+# ENTANGLE_MODULE_BUNDLE=1 runs the module bundled into one file (hack/module/bundle.ts), as an
+# installed module runs, instead of from the TypeScript sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,11 +48,16 @@ up)
     api_path=$(openssl rand -hex 32)
     log "registering webhooks for https://127.0.0.1:$port"
     "$NODE" hack/module/webhooks.ts up "https://127.0.0.1:$port" "$dir/ca.crt" "$api_path" >&2
-    log "starting (log: $dir/module.log)"
+    entry=pepr.ts
+    if [ "${ENTANGLE_MODULE_BUNDLE:-}" = 1 ]; then
+      entry="$dir/module.mjs"
+      "$NODE" hack/module/bundle.ts "$entry" >&2
+    fi
+    log "starting $entry (log: $dir/module.log)"
     PEPR_MODE=dev PEPR_API_PATH=$api_path SSL_KEY_PATH=$dir/tls.key SSL_CERT_PATH=$dir/tls.crt \
       PEPR_PRETTY_LOGS=false LOG_LEVEL=${LOG_LEVEL:-info} \
       ENTANGLE_WEBHOOK_PORT=$port ENTANGLE_WEBHOOK_HOST=127.0.0.1 \
-      setsid nohup "$NODE" --import ./hack/module/loopback-listen.ts pepr.ts >"$dir/module.log" 2>&1 </dev/null &
+      setsid nohup "$NODE" --import ./hack/module/loopback-listen.ts "$entry" >"$dir/module.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     for _ in $(seq 1 120); do
       serving && break

@@ -8,7 +8,7 @@ import { writeHeapSnapshot } from "node:v8";
 import { join } from "node:path";
 
 const dir = process.env.ENTANGLE_PROFILE_DIR;
-if (dir && /pepr\.ts$/.test(process.argv[1] ?? "")) {
+if (dir && /(pepr\.ts|module\.mjs)$/.test(process.argv[1] ?? "")) {
   const session = new Session();
   session.connect();
   await session.post("Profiler.enable");
