@@ -277,14 +277,14 @@ async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Pr
   const warm = o.warm?.take(peer);
   if (warm !== undefined) {
     try {
-      return await requestService(o, peer, warm, early, AbortSignal.timeout(OPEN_TIMEOUT_MS));
+      return await requestService(o, warm, early, AbortSignal.timeout(OPEN_TIMEOUT_MS));
     } catch (err) {
       if (err instanceof Refused) throw err;
       // the ready stream went stale (e.g. the provider restarted): a fresh one decides
     }
   }
   const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
-  return requestService(o, peer, await negotiate(o.node, peer, signal), early, signal);
+  return requestService(o, await negotiate(o.node, peer, signal), early, signal);
 }
 
 /**
@@ -292,7 +292,7 @@ async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Pr
  * follow the tag at once; over 1.0.0 they (and those an earlier provider got before refusing)
  * follow the status byte.
  */
-async function requestService(o: TunnelOptions, peer: string, { stream, conn }: Warm<Connection>, early: EarlyBytes, signal: AbortSignal): Promise<Opened> {
+async function requestService(o: TunnelOptions, { stream, conn }: Warm<Connection>, early: EarlyBytes, signal: AbortSignal): Promise<Opened> {
   watchRemoteFin(stream);
   try {
     const id = stream.protocol === TUNNEL_PROTOCOL_MOVABLE ? newTunnelId() : undefined;
@@ -300,8 +300,6 @@ async function requestService(o: TunnelOptions, peer: string, { stream, conn }: 
     const pipelined = stream.protocol !== TUNNEL_PROTOCOL_V1;
     if (pipelined) early.into(stream);
     const { head, rest } = await readHead(stream, 1, signal);
-    // the provider is done dialing: the taken warm stream's replacement may reach it now
-    o.warm?.answered(peer);
     early.stop();
     const status = head[0];
     if (status !== Status.OK) throw new Refused(STATUS_TEXT[status] ?? `status ${status}`);
@@ -312,7 +310,6 @@ async function requestService(o: TunnelOptions, peer: string, { stream, conn }: 
     early.delivered();
     return { stream, conn, rest, id: id === undefined ? undefined : Buffer.from(id).toString("hex") };
   } catch (err) {
-    o.warm?.answered(peer);
     early.stop();
     stream.abort(err as Error);
     throw err;

@@ -5,12 +5,9 @@
 //
 // The replacement of a stream just taken is opened on a later turn of the event loop: opening one
 // runs ~0.3 ms of libp2p code at once (a new yamux stream, multistream-select; measured on this
-// loaded host), which used to run before the taking client's tag was even written. Nor may its
-// negotiation reach the provider while it dials the target for the client that took one: while
-// another stream is still ready it is opened REFILL_DELAY_MS later; when none is, as soon as the
-// provider answered that client (answered(); REFILL_DELAY_MS later if no answer comes). Opened at
-// once instead, it delayed every client that took the last ready stream by ~2 ms (first byte p50
-// 7.0 vs 4.6 ms for one that left a stream ready, 300 connections one after another, load 7).
+// loaded host), which used to run before the taking client's tag was even written. While another
+// stream is still ready it is opened later still (REFILL_DELAY_MS), so that its negotiation does
+// not reach the provider while it dials the target for the client that took one.
 import type { Stream } from "@libp2p/interface";
 
 export interface Warm<C> {
@@ -45,7 +42,7 @@ export class WarmStreams<C> {
   private readonly ready = new Map<string, Array<Warm<C>>>();
   private readonly opening = new Map<string, number>();
   /** peers whose refill is scheduled (deferred) but not started yet */
-  private readonly scheduled = new Map<string, { ms: number; cancel: () => void; onAnswer: boolean }>();
+  private readonly scheduled = new Map<string, { ms: number; cancel: () => void }>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -64,16 +61,8 @@ export class WarmStreams<C> {
       if (this.usable(peer, w)) found = w;
       else discard(w);
     }
-    this.fillLater(peer, REFILL_DELAY_MS, list.length === 0);
+    this.fillLater(peer, list.length > 0 ? REFILL_DELAY_MS : 0);
     return found;
-  }
-
-  /**
-   * The provider answered (or failed) the client that took a stream from this peer: a refill
-   * waiting for that (none was left) starts now, after this turn.
-   */
-  answered(peer: string): void {
-    if (this.scheduled.get(peer)?.onAnswer === true) this.fillLater(peer, 0);
   }
 
   /** Forget a peer (it disconnected): its ready streams are closed and not replaced. */
@@ -101,16 +90,15 @@ export class WarmStreams<C> {
     );
   }
 
-  /** Refill `ms` later; `onAnswer`: or sooner, at the taker's answer (answered()). */
-  private fillLater(peer: string, ms: number, onAnswer = false): void {
+  private fillLater(peer: string, ms: number): void {
     if (this.closed) return;
     const pending = this.scheduled.get(peer);
     if (pending !== undefined) {
-      // already scheduled as soon or sooner (an answer may still bring it forward); else sooner now
-      if (pending.ms <= ms) return void (pending.onAnswer ||= onAnswer);
+      // already scheduled as soon or sooner; else sooner now (the last ready stream was taken)
+      if (pending.ms <= ms) return;
       pending.cancel();
     }
-    const entry = { ms, cancel: () => {}, onAnswer };
+    const entry = { ms, cancel: () => {} };
     this.scheduled.set(peer, entry);
     const run = () => {
       // dropped (the peer disconnected) or rescheduled meanwhile: not this one's to do
