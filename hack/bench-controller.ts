@@ -40,6 +40,13 @@ import { KUBECTL, ROOT, kubectl, moduleDown, moduleUp, run } from "../test/helpe
 import { killAll, runEntangle } from "../test/helpers/agents.ts";
 import { managedClusterAndRelay } from "../test/helpers/managed.ts";
 
+// a failed step (e.g. the module not starting) must not leave the relay and the api-proxy running
+for (const event of ["uncaughtException", "unhandledRejection"] as const)
+  process.on(event, (err) => {
+    console.error(err);
+    void killAll().finally(() => process.exit(1));
+  });
+
 const { values: opts } = parseArgs({
   options: {
     cluster: { type: "string", default: "bench-controller" },
