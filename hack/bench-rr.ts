@@ -13,8 +13,15 @@
 // data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). BENCH_PER_AGENT=1 prints each agent's
 // CPU µs per request over one connection; BENCH_PERF=DIR records both agents with `perf record`
 // (cpu-clock, BENCH_PERF_HZ samples per second, 2000) and BENCH_STRACE=DIR counts their system
-// calls, both over the first round's one-connection run.
-import { readdirSync, readFileSync } from "node:fs";
+// calls, both over the first round's one-connection run (with BENCH_ONLY_CONNECTS, over its new
+// connections). BENCH_CONNECTS (100) new connections per round are timed; the last column is both
+// data agents' CPU µs per new connection over the first-reply run, clients back to back
+// (BENCH_PER_AGENT=1 prints it per agent). BENCH_ONLY_CONNECTS=1 skips the request-rate and echo
+// runs (e.g. to profile new connections alone). BENCH_ENV_<LABEL>="K=V ..." and
+// BENCH_ARGS_<LABEL>="--node-option ..." apply to one build's data agents only (e.g. a=X b=X with
+// BENCH_ENV_b="MALLOC_ARENA_MAX=2"); BENCH_AGENT_STDOUT=DIR keeps their stdout (e.g. --trace-opt).
+// The data agents' peak RSS (VmHWM) is printed at the end.
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -60,6 +67,8 @@ interface Build {
 
 async function start(label: string, entry: string, echoPort: number, greetPort: number): Promise<Build> {
   // never the public libp2p bootstrap peers (hack/bench.sh sets the same for bench.ts)
+  const own = (process.env[`BENCH_ENV_${label}`] ?? "").split(" ").filter(Boolean);
+  const ownArgs = (process.env[`BENCH_ARGS_${label}`] ?? "").split(" ").filter(Boolean);
   const env = {
     ...process.env,
     ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1",
@@ -69,14 +78,20 @@ async function start(label: string, entry: string, echoPort: number, greetPort: 
   };
   const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const run = (args: string[]) => {
-    const c = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"], env, cwd: root });
+  const dataEnv = { ...env, ...Object.fromEntries(own.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) };
+  const run = (args: string[], data = false) => {
+    // BENCH_AGENT_STDOUT=DIR: a data agent's stdout goes to DIR/LABEL-N.txt
+    const out = data && process.env.BENCH_AGENT_STDOUT ? openSync(`${process.env.BENCH_AGENT_STDOUT}/${label}-${children.length}.txt`, "w") : "ignore";
+    const c = spawn(process.execPath, data ? [...ownArgs, ...args] : args, { stdio: ["ignore", out, "inherit"], env: data ? dataEnv : env, cwd: root });
     children.push(c);
     return c;
   };
   const common = ["--p2p-listen", "127.0.0.1:0", "--health-listen", "127.0.0.1:0"];
-  const expose = run([...nodeArgs, entry, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${echoPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`]);
-  const conn = run([...nodeArgs, entry, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common]);
+  const expose = run(
+    [...nodeArgs, entry, "agent", "expose", "--service", "data", "--target", `127.0.0.1:${echoPort}`, "--p2p-listen", `127.0.0.1:${p2pA}`],
+    true,
+  );
+  const conn = run([...nodeArgs, entry, "agent", "connect", "--service", "data", "--listen", `127.0.0.1:${a}`, "--peer", `127.0.0.1:${p2pA}`, ...common], true);
   run([entry, "agent", "expose", "--service", "greet", "--target", `127.0.0.1:${greetPort}`, "--p2p-listen", `127.0.0.1:${p2pB}`]);
   run([entry, "agent", "connect", "--service", "greet", "--listen", `127.0.0.1:${b}`, "--peer", `127.0.0.1:${p2pB}`, ...common]);
   await waitForPort(a);
@@ -141,43 +156,59 @@ async function main() {
             ),
           );
       if (tracers.length > 0) await new Promise((r) => setTimeout(r, 1000));
+      const only = Boolean(process.env.BENCH_ONLY_CONNECTS);
       let cpu = cpuSeconds(b.procs);
       // BENCH_PER_AGENT=1: CPU µs per request of each agent (connect / expose) over one connection
       const each = b.procs.map((c) => cpuSeconds([c]));
-      const r1 = (await requestRate(b.data, 1, { count: RR })).rate;
+      const r1 = only ? NaN : (await requestRate(b.data, 1, { count: RR })).rate;
       const us1 = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
-      if (process.env.BENCH_PER_AGENT) {
+      if (process.env.BENCH_PER_AGENT && !only) {
         const per = b.procs.map((c, i) => (((cpuSeconds([c]) - each[i]) * 1e6) / RR).toFixed(0));
         process.stderr.write(`    ${b.label} µs per request over 1 connection, connect / expose: ${per.join(" / ")}\n`);
       }
-      for (const t of tracers) t.kill("SIGINT");
-      await Promise.all(tracers.map((t) => new Promise((r) => t.once("exit", r))));
+      const stopTracers = async () => {
+        for (const t of tracers) t.kill("SIGINT");
+        await Promise.all(tracers.map((t) => new Promise((r) => t.once("exit", r))));
+      };
+      // BENCH_ONLY_CONNECTS: they record the new connections' run instead
+      if (!only) await stopTracers();
       cpu = cpuSeconds(b.procs);
-      const rN = (await requestRate(b.data, CONNS, { count: RR })).rate;
+      const rN = only ? NaN : (await requestRate(b.data, CONNS, { count: RR })).rate;
       const usN = ((cpuSeconds(b.procs) - cpu) * 1e6) / RR;
-      const e = median(await echo(b.data, ECHOES));
+      const e = only ? NaN : median(await echo(b.data, ECHOES));
       const fb = median(await firstByte(b.greet, CONNECTS));
-      // the client speaks first (its byte is echoed)
+      // the client speaks first (its byte is echoed); the data agents' CPU per new connection
+      const before = b.procs.map((c) => cpuSeconds([c]));
       const fr = median(await firstByte(b.data, CONNECTS, "?"));
+      const perConn = b.procs.map((c, i) => ((cpuSeconds([c]) - before[i]) * 1e6) / CONNECTS);
+      const usC = perConn[0] + perConn[1];
+      if (only) await stopTracers();
+      if (process.env.BENCH_PER_AGENT)
+        process.stderr.write(`    ${b.label} µs per new connection, connect / expose: ${perConn.map((x) => x.toFixed(0)).join(" / ")}\n`);
       if (process.env.BENCH_THREADS) {
         const after = threadTicks(b.procs);
         const diff = [...after].map(([k, v]) => `${k} ${v - (threads.get(k) ?? 0)}`).filter((x) => !x.endsWith(" 0"));
         process.stderr.write(`    ${b.label} threads (ticks of 10 ms): ${diff.join(", ")}\n`);
       }
-      rows.get(b.label)!.push([r1, rN, us1, usN, e, fb, fr]);
+      rows.get(b.label)!.push([r1, rN, us1, usN, e, fb, fr, usC]);
       process.stderr.write(
-        `  round ${round + 1} ${b.label}: ${r1.toFixed(0)} / ${rN.toFixed(0)} req/s, ${us1.toFixed(0)} / ${usN.toFixed(0)} µs, echo p50 ${e.toFixed(3)} ms, first byte p50 ${fb.toFixed(2)} ms, first reply p50 ${fr.toFixed(2)} ms\n`,
+        `  round ${round + 1} ${b.label}: ${r1.toFixed(0)} / ${rN.toFixed(0)} req/s, ${us1.toFixed(0)} / ${usN.toFixed(0)} µs, echo p50 ${e.toFixed(3)} ms, first byte p50 ${fb.toFixed(2)} ms, first reply p50 ${fr.toFixed(2)} ms, ${usC.toFixed(0)} µs per new connection\n`,
       );
     }
   }
-  console.log(`| build | req/s 1 / ${CONNS} conns | CPU µs per request 1 / ${CONNS} | echo p50 ms | first byte p50 ms | first reply p50 ms |`);
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log(
+    `| build | req/s 1 / ${CONNS} conns | CPU µs per request 1 / ${CONNS} | echo p50 ms | first byte p50 ms | first reply p50 ms | CPU µs per new connection |`,
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const [label, rs] of rows) {
     const m = (i: number) => median(rs.map((r) => r[i]));
     console.log(
-      `| ${label} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(0)} / ${m(3).toFixed(0)} | ${m(4).toFixed(3)} | ${m(5).toFixed(2)} | ${m(6).toFixed(2)} |`,
+      `| ${label} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(0)} / ${m(3).toFixed(0)} | ${m(4).toFixed(3)} | ${m(5).toFixed(2)} | ${m(6).toFixed(2)} | ${m(7).toFixed(0)} |`,
     );
   }
+  // peak RSS of each build's data agents (connect + expose), as the kernel kept it (VmHWM)
+  const hwm = (c: ChildProcess) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${c.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+  for (const b of builds) console.log(`${b.label}: peak RSS ${b.procs.map((c) => hwm(c).toFixed(0)).join(" + ")} MiB (connect + expose)`);
   console.log(`load average: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 }
 

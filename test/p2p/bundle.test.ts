@@ -1,14 +1,16 @@
 // The bundled agent (hack/build-agent.ts), as the image runs it: a tunnel works end to end, and
 // the DHT, kept in its own file and loaded only when asked for, is found next to it.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, readdirSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { httpGet, killAll, runEntangle } from "../helpers/agents.ts";
 
+const root = fileURLToPath(new URL("../..", import.meta.url));
 let out: string;
 let entry: string;
 let http: Server;
@@ -33,6 +35,21 @@ describe("the bundled agent", () => {
     const files = readdirSync(out).filter((f) => f.endsWith(".mjs"));
     expect(files).toContain("entangle.mjs");
     expect(files).toContain("dht-services.mjs");
+  });
+
+  it("holds one copy of each version of uint8arrays and protons-runtime, and one uint8arraylist", () => {
+    // esbuild bundles by path: npm's many identical nested copies would each be a class of its own
+    const dirs = new Map<string, Set<string>>();
+    for (const f of readdirSync(out).filter((f) => f.endsWith(".mjs")))
+      for (const [, dir, name] of readFileSync(join(out, f), "utf8").matchAll(
+        /^\/\/ (node_modules\/(?:.*\/)?(uint8arraylist|uint8arrays|protons-runtime))\/dist\//gm,
+      )) {
+        const version = (JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as { version: string }).version;
+        const key = name === "uint8arraylist" ? name : `${name}@${version}`;
+        dirs.set(key, (dirs.get(key) ?? new Set()).add(dir));
+      }
+    expect(dirs.get("uint8arraylist")?.size).toBe(1);
+    for (const [key, copies] of dirs) expect([key, copies.size]).toEqual([key, 1]);
   });
 
   it("tunnels HTTP between an exposing and a connecting agent", async () => {
