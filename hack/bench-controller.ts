@@ -156,21 +156,35 @@ function partsCpu(): Record<string, number> {
   }
   return out;
 }
-/** The API server's admission-webhook calls so far: count and seconds (its /metrics). */
-async function webhookCalls(): Promise<{ calls: number; seconds: number }> {
-  const r = await k(["get", "--raw", "/metrics"]);
-  let calls = 0;
-  let seconds = 0;
-  for (const line of r.stdout.split("\n")) {
-    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_count")) calls += Number(line.split(" ").pop());
-    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_sum")) seconds += Number(line.split(" ").pop());
-  }
-  return { calls, seconds };
+/** The API server's counters so far (its /metrics): admission-webhook calls and seconds, and every request by "VERB resource[/subresource]". */
+interface ApiCounters {
+  calls: number;
+  seconds: number;
+  requests: Map<string, number>;
 }
-/** Where the CPU went during an apply: each process's CPU seconds, and the webhook calls. */
-function showParts(before: Record<string, number>, wh0: { calls: number; seconds: number }, wh1: { calls: number; seconds: number }, wallMs: number): void {
+async function apiCounters(): Promise<ApiCounters> {
+  const r = await k(["get", "--raw", "/metrics"]);
+  const out: ApiCounters = { calls: 0, seconds: 0, requests: new Map() };
+  for (const line of r.stdout.split("\n")) {
+    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_count")) out.calls += Number(line.split(" ").pop());
+    if (line.startsWith("apiserver_admission_webhook_admission_duration_seconds_sum")) out.seconds += Number(line.split(" ").pop());
+    if (line.startsWith("apiserver_request_total{")) {
+      const label = (name: string) => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? "";
+      const sub = label("subresource");
+      const key = `${label("verb")} ${label("resource")}${sub ? "/" + sub : ""}`;
+      out.requests.set(key, (out.requests.get(key) ?? 0) + Number(line.split(" ").pop()));
+    }
+  }
+  return out;
+}
+/** Where the CPU went during an apply: each process's CPU seconds, the webhook calls, and what the API server served (everyone's requests). */
+function showParts(before: Record<string, number>, c0: ApiCounters, c1: ApiCounters, wallMs: number): void {
   showCpu(before, wallMs, "the apply");
-  say(`  admission webhook calls during the apply: ${wh1.calls - wh0.calls} (${(wh1.seconds - wh0.seconds).toFixed(2)} s in total)`);
+  say(`  admission webhook calls during the apply: ${c1.calls - c0.calls} (${(c1.seconds - c0.seconds).toFixed(2)} s in total)`);
+  const served = [...c1.requests].map(([key, n]) => [key, n - (c0.requests.get(key) ?? 0)] as const).filter(([, n]) => n > 0);
+  served.sort((a, b) => b[1] - a[1]);
+  const total = served.reduce((sum, [, n]) => sum + n, 0);
+  say(`  API server requests during the apply (all clients): ${total}: ${served.map(([key, n]) => `${key} ${n}`).join(", ")}`);
 }
 
 /** Each process's CPU seconds since `before` (partsCpu), over `wallMs` of `what`. */
@@ -289,14 +303,14 @@ async function applyTimed(yaml: string): Promise<number> {
   const file = join(WORK, "apply.yaml");
   writeFileSync(file, yaml);
   const cpu0 = partsCpu();
-  const wh0 = await webhookCalls();
+  const c0 = await apiCounters();
   const t0 = performance.now();
   const out = await run(KUBECTL, ["--kubeconfig", kcfg, "apply", "-f", file], {
     timeoutMs: 900_000,
   });
   const ms = performance.now() - t0;
   if (out.code !== 0) throw new Error(out.stderr.slice(0, 2000));
-  showParts(cpu0, wh0, await webhookCalls(), ms);
+  showParts(cpu0, c0, await apiCounters(), ms);
   return ms;
 }
 async function deleteNamespace(ns: string): Promise<void> {
