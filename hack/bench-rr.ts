@@ -16,8 +16,9 @@
 // calls, both over the first round's one-connection run (with BENCH_ONLY_CONNECTS, over its new
 // connections). BENCH_CONNECTS (100) new connections per round are timed; the last column is both
 // data agents' CPU µs per new connection over the first-reply run, clients back to back
-// (BENCH_PER_AGENT=1 prints it per agent). BENCH_ONLY_CONNECTS=1 skips the request-rate and echo
-// runs (e.g. to profile new connections alone). BENCH_ENV_<LABEL>="K=V ..." and
+// (BENCH_PER_AGENT=1 prints it per agent, with its read and write system calls per connection:
+// /proc/PID/io's syscr and syscw, which count eventfd wake-ups too). BENCH_ONLY_CONNECTS=1 skips
+// the request-rate and echo runs (e.g. to profile new connections alone). BENCH_ENV_<LABEL>="K=V ..." and
 // BENCH_ARGS_<LABEL>="--node-option ..." apply to one build's data agents only (e.g. a=X b=X with
 // BENCH_ENV_b="MALLOC_ARENA_MAX=2"); BENCH_AGENT_STDOUT=DIR keeps their stdout (e.g. --trace-opt).
 // The data agents' peak RSS (VmHWM) is printed at the end.
@@ -56,6 +57,12 @@ function threadTicks(procs: ChildProcess[]): Map<string, number> {
     }
   });
   return m;
+}
+
+/** read- and write-like system calls of a process so far (/proc/PID/io: syscr, syscw) */
+function syscalls(c: ChildProcess): [number, number] {
+  const io = readFileSync(`/proc/${c.pid}/io`, "utf8");
+  return [Number(/syscr: (\d+)/.exec(io)?.[1]), Number(/syscw: (\d+)/.exec(io)?.[1])];
 }
 
 interface Build {
@@ -179,12 +186,21 @@ async function main() {
       const fb = median(await firstByte(b.greet, CONNECTS));
       // the client speaks first (its byte is echoed); the data agents' CPU per new connection
       const before = b.procs.map((c) => cpuSeconds([c]));
+      const ioBefore = b.procs.map(syscalls);
       const fr = median(await firstByte(b.data, CONNECTS, "?"));
       const perConn = b.procs.map((c, i) => ((cpuSeconds([c]) - before[i]) * 1e6) / CONNECTS);
       const usC = perConn[0] + perConn[1];
       if (only) await stopTracers();
       if (process.env.BENCH_PER_AGENT)
-        process.stderr.write(`    ${b.label} µs per new connection, connect / expose: ${perConn.map((x) => x.toFixed(0)).join(" / ")}\n`);
+        process.stderr.write(
+          `    ${b.label} µs per new connection, connect / expose: ${perConn.map((x) => x.toFixed(0)).join(" / ")}; reads + writes per new connection: ${b.procs
+            .map((c, i) =>
+              syscalls(c)
+                .map((n, j) => ((n - ioBefore[i][j]) / CONNECTS).toFixed(2))
+                .join(" + "),
+            )
+            .join(" / ")}\n`,
+        );
       if (process.env.BENCH_THREADS) {
         const after = threadTicks(b.procs);
         const diff = [...after].map(([k, v]) => `${k} ${v - (threads.get(k) ?? 0)}`).filter((x) => !x.endsWith(" 0"));
