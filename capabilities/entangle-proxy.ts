@@ -2,6 +2,7 @@
 import { Capability } from "pepr";
 import { Manifests } from "../lib/crds/index.ts";
 import { onManifestsDeleted, onManifestsEvent } from "../lib/controller/manifests.ts";
+import { everyPhase } from "./every-phase.ts";
 
 export const EntangleProxy = new Capability({
   name: "entangle-proxy",
@@ -15,11 +16,10 @@ const { When } = EntangleProxy;
 // Finalize() put a mutating webhook on every Manifests create, update and delete only to add the
 // finalizer (`kubectl apply` of 200 Manifests waited 11.5 s of its 19.6 s on it, issue 11), and its
 // watch half finalized each deleted CR a second time, racing the reconcile for the same patch.
-When(Manifests)
-  .IsCreatedOrUpdated()
-  .Reconcile((cr) => onManifestsEvent(cr));
-
-// what every CR declares is kept in memory (never ours to delete for another CR): one gone is forgotten
-When(Manifests)
-  .IsDeleted()
-  .Watch((cr) => onManifestsDeleted(cr));
+// One watch for every phase (capabilities/every-phase.ts). What every CR declares is kept in
+// memory (never ours to delete for another CR): one gone is forgotten.
+everyPhase(EntangleProxy, () =>
+  When(Manifests)
+    .IsCreatedOrUpdated()
+    .Reconcile((cr, phase) => (phase === "DELETED" ? onManifestsDeleted(cr) : onManifestsEvent(cr))),
+);

@@ -11,6 +11,9 @@ import {
 } from "../lib/controller/entanglement.ts";
 import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
 import { moduleConfig } from "../lib/config.ts";
+import { everyPhase as everyPhaseOf } from "./every-phase.ts";
+
+const DELETED = "DELETED";
 
 // at load, in every module pod: a bad ENTANGLE_PEERS entry is logged now, not at first use
 moduleConfig();
@@ -22,23 +25,15 @@ export const Entangle = new Capability({
 
 const { When } = Entangle;
 
-When(Entanglement)
-  .IsCreatedOrUpdated()
-  .Reconcile((cr) => reconcileEntanglement(cr));
-// the controller's caches (issue 11) forget a deleted Entanglement, Deployment or Pod
-When(Entanglement)
-  .IsDeleted()
-  .Watch((cr) => forgetEntanglement(cr));
-
-// Each binding below is one watch for every phase (created, changed, deleted; the callback is
-// told which): Pepr's When() has no "any event", and a created-or-updated binding plus a deleted
-// one are two watches that each receive and parse every event of the kind (issue 11).
-function everyPhase(register: () => unknown): void {
-  const before = Entangle.bindings.length;
-  register();
-  // only the watch binding just added (none where Pepr registers no watches: admission, tools)
-  for (const b of Entangle.bindings.slice(before) as { isWatch?: boolean; event: string }[]) if (b.isWatch) b.event = "*";
-}
+// Each watch binding is one watch for every phase (capabilities/every-phase.ts). A deleted
+// Entanglement is forgotten by the controller's caches (issue 11), in its turn after the
+// reconciles queued for it.
+const everyPhase = (register: () => unknown) => everyPhaseOf(Entangle, register);
+everyPhase(() =>
+  When(Entanglement)
+    .IsCreatedOrUpdated()
+    .Reconcile((cr, phase) => (phase === DELETED ? forgetEntanglement(cr) : reconcileEntanglement(cr))),
+);
 
 // the agent Deployment's availability feeds the Entanglement's Ready condition
 everyPhase(() =>

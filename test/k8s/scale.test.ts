@@ -139,4 +139,15 @@ describe("Entanglement controller: API writes", () => {
     expect(w.length).toBeLessThanOrEqual(4);
     expect(w.every((l) => /\/(entangle-)?e0(\/status)?$|\/events$/.test(l))).toBe(true);
   }, 120_000);
+
+  // (last: the others count COUNT Entanglements)
+  it("a deleted Entanglement is forgotten: the garbage collection of its objects costs no request", async () => {
+    const from = lines().length;
+    await kc(kcfg, ["delete", "entanglement", "e2", "-n", NS, "--wait=true"]);
+    const gone = async (what: string) => (await kubectl(kcfg, ["get", what, "-n", NS])).code !== 0;
+    await until("its Deployment and Service collected", async () => (await gone("deployment/entangle-e2")) && (await gone("service/e2")), 60_000);
+    await quiet();
+    // remembered, their deletion events would send the module to read the Entanglement again
+    expect(ours(from).filter((l) => /\/entanglements\/e2\b|\/deployments\/entangle-e2\b|\/services\/e2\b/.test(l))).toEqual([]);
+  }, 120_000);
 });
