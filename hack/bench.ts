@@ -2,7 +2,10 @@
 //   bulk upload / download (BENCH_MIB MiB, median of 3), 64-byte echo round trip p50/p99,
 //   new connection -> first byte p50/p99 (the server speaks first) and -> first reply p50 (the
 //   client speaks first, as HTTP does), request rate (64-byte request, 64-byte reply, one
-//   outstanding per connection) over 1 and BENCH_RR_CONNS connections.
+//   outstanding per connection) over 1 and BENCH_RR_CONNS connections. New connections are
+//   measured twice: cold (the first BENCH_CONNECTS after bulk and echoes) and warm (after
+//   BENCH_WARMUP more, unrecorded): a new connection's code runs a few times per connection,
+//   so V8 optimises it only after a thousand or so, and a long-running agent runs it warm.
 // Paths: direct TCP; two plain Node processes relaying TCP and TLS sockets (hack/bench-pipe.ts,
 // one connection per client connection: the JavaScript floor); `ssh -L` (default cipher,
 // aes128-gcm); the Entangle tunnel; and, with BENCH_COMPARE_TREE=DIR (a copy of another
@@ -27,6 +30,7 @@ const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 2000);
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 300);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
 const RR_COUNT = Number(process.env.BENCH_RR ?? 20_000);
 const RR_CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
 const RR_MAX_MS = 10_000;
@@ -287,6 +291,11 @@ async function measure(p: Path) {
   const fb = await firstByte(p.greet, CONNECTS);
   // the client speaks first: 'e' selects echo, '!' comes back
   const fr = await firstByte(p.data, CONNECTS, "e!");
+  // the same once warm (half the warm-up each way)
+  await firstByte(p.greet, WARMUP / 2);
+  await firstByte(p.data, WARMUP / 2, "e!");
+  const fbWarm = await firstByte(p.greet, CONNECTS);
+  const frWarm = await firstByte(p.data, CONNECTS, "e!");
   // CPU time of the relaying processes per request: robust against other load on the host
   let cpu = cpuSeconds(p.procs);
   const one = await requestRate(p.data, 1, rr);
@@ -305,6 +314,9 @@ async function measure(p: Path) {
     fb50: pct(fb, 50),
     fb99: pct(fb, 99),
     fr50: pct(fr, 50),
+    fbWarm50: pct(fbWarm, 50),
+    fbWarm99: pct(fbWarm, 99),
+    frWarm50: pct(frWarm, 50),
     rr1,
     rrN,
     us1,
@@ -313,7 +325,7 @@ async function measure(p: Path) {
     peak,
   };
   process.stderr.write(
-    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms, first reply p50 ${r.fr50.toFixed(2)} ms, ` +
+    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms (warm ${r.fbWarm50.toFixed(2)}), first reply p50 ${r.fr50.toFixed(2)} ms (warm ${r.frWarm50.toFixed(2)}), ` +
       `${rr1.toFixed(0)} req/s (1 conn), ${rrN.toFixed(0)} req/s (${RR_CONNS} conns)\n`,
   );
   return r;
@@ -373,7 +385,7 @@ async function main() {
   const dataPort = await listen(target);
   const greetPort = await listen(greeter);
   process.stderr.write(
-    `benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections, ` +
+    `benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections cold and ${CONNECTS} warm (after ${WARMUP}), ` +
       `${RR_COUNT} requests (or ${RR_MAX_MS / 1000} s) over 1 and ${RR_CONNS} connections per path\n`,
   );
   // each path is set up right before it is measured, so no path's processes sit idle (or
@@ -409,12 +421,12 @@ async function main() {
   const mem = (xs: number[]) => (xs.length === 0 ? "-" : xs.map((x) => fmt(x)).join(" + "));
   console.log("");
   console.log(
-    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms | new conn -> first reply p50 ms |",
+    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms, cold; warm | new conn -> first reply p50 ms, cold; warm |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results)
     console.log(
-      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)} | ${fmt(r.fr50, 2)} |`,
+      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)}; ${fmt(r.fbWarm50, 2)} / ${fmt(r.fbWarm99, 2)} | ${fmt(r.fr50, 2)}; ${fmt(r.frWarm50, 2)} |`,
     );
   console.log("");
   console.log(
