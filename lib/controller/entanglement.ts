@@ -11,7 +11,7 @@ import { notOurs } from "../k8s/ownership.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret, outcomeOf, secretNotFound, tokenFromSecret, type SecretOutcome } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
-import { coalesce } from "./serialize.ts";
+import { coalesce, limiter } from "./serialize.ts";
 import { apiMessage, notFound } from "../k8s/api.ts";
 import { agentReady, nextEntanglementStatus, readyEvent, type Ready } from "./entanglement-status.ts";
 import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
@@ -44,6 +44,15 @@ const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) => Con
 /** Pepr's watch phase of a deletion */
 const DELETED = "DELETED";
 
+/**
+ * Reconciles at a time, across Entanglements (one at a time per CR; a CR's later events join
+ * the one waiting). Unbounded, a `kubectl apply` of 1,000 Entanglements started 1,000 reconciles
+ * at once, and their requests, and the Deployments, ReplicaSets and Pods those make, took the API
+ * server's CPU from the apply itself (issue 11). controller-runtime's default is one.
+ */
+const MAX_CONCURRENT_RECONCILES = 2;
+const slot = limiter(MAX_CONCURRENT_RECONCILES);
+
 /** The module's settings, parsed once (they come from its environment): ~1 ms per reconcile otherwise. */
 let settings: ModuleConfig | undefined;
 
@@ -56,7 +65,7 @@ export function reconcileEntanglement(event: Entanglement, cfg: ModuleConfig = (
   if (event.metadata?.resourceVersion !== undefined) crs.observe(key, { apiVersion: "entangle.kairos.io/v1alpha1", kind: "Entanglement", ...event });
   // the echo of our own status write (or the very state the last reconcile read): nothing new
   if (isEcho(memory.outcome(namespace, name), event.metadata?.resourceVersion)) return Promise.resolve();
-  return coalesce(key, () => reconcileNow(namespace, name, cfg));
+  return coalesce(key, () => reconcileNow(namespace, name, cfg), slot);
 }
 
 /** The Entanglement was deleted: nothing of it is kept. */

@@ -22,23 +22,29 @@ const waiting = new Map<string, Promise<void>>();
  * repeat it. A burst of watch events for one object (its CR, Deployment, Pods, Secret) then
  * costs one reconcile, not one each.
  */
-export function coalesce(key: string, run: () => Promise<void>): Promise<void> {
+export function coalesce(key: string, run: () => Promise<void>, gate: Gate = (go) => go()): Promise<void> {
   const queued = waiting.get(key);
   if (queued) return queued;
-  const next = serialize(key, () => {
-    waiting.delete(key);
-    return run();
-  });
+  // still joinable while it waits at the gate (a pool's free slot)
+  const next = serialize(key, () =>
+    gate(() => {
+      waiting.delete(key);
+      return run();
+    }),
+  );
   waiting.set(key, next);
   return next;
 }
+
+/** Where a run waits before it starts: limiter()'s pool, or nothing. */
+export type Gate = <T>(run: () => Promise<T>) => Promise<T>;
 
 /**
  * At most `max` runs at a time; the others start in the order asked. Watch handlers that wait for
  * their reconcile handle one object at a time (Pepr and the API client await each event), so a
  * reconcile that mostly waits on a remote cluster goes to a bounded pool instead.
  */
-export function limiter(max: number): <T>(run: () => Promise<T>) => Promise<T> {
+export function limiter(max: number): Gate {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async (run) => {

@@ -155,6 +155,21 @@ describe("coalesce: a burst of events for one object, one run", () => {
     await Promise.all([first, second, third, other]);
     expect(order).toEqual(["first", "other", "second"]);
   });
+
+  it("a run waiting for a free slot of its pool is still joined by the runs asked for meanwhile", async () => {
+    const pool = limiter(1);
+    let release!: () => void;
+    const busy = pool(() => new Promise<void>((r) => (release = r)));
+    const order: string[] = [];
+    const first = coalesce("g", async () => void order.push("first"), pool);
+    await new Promise((r) => setTimeout(r, 5));
+    // `first` has not started (the pool is full): this one joins it
+    const second = coalesce("g", async () => void order.push("second"), pool);
+    expect(second).toBe(first);
+    release();
+    await Promise.all([busy, first, second]);
+    expect(order).toEqual(["first"]);
+  });
 });
 
 describe("limiter: a bounded pool of runs", () => {
