@@ -3,6 +3,7 @@ import { Capability } from "pepr";
 import { Manifests } from "../lib/crds/index.ts";
 import { onManifestsDeleted, onManifestsEvent } from "../lib/controller/manifests.ts";
 import { everyPhase } from "./every-phase.ts";
+import { DELETED } from "../lib/k8s/api.ts";
 
 export const EntangleProxy = new Capability({
   name: "entangle-proxy",
@@ -21,5 +22,5 @@ const { When } = EntangleProxy;
 everyPhase(EntangleProxy, () =>
   When(Manifests)
     .IsCreatedOrUpdated()
-    .Reconcile((cr, phase) => (phase === "DELETED" ? onManifestsDeleted(cr) : onManifestsEvent(cr))),
+    .Reconcile((cr, phase) => (phase === DELETED ? onManifestsDeleted(cr) : onManifestsEvent(cr))),
 );

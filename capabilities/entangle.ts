@@ -12,8 +12,7 @@ import {
 import { mutatePod, validatePod } from "../lib/controller/sidecar.ts";
 import { moduleConfig } from "../lib/config.ts";
 import { everyPhase as everyPhaseOf } from "./every-phase.ts";
-
-const DELETED = "DELETED";
+import { DELETED } from "../lib/k8s/api.ts";
 
 // at load, in every module pod: a bad ENTANGLE_PEERS entry is logged now, not at first use
 moduleConfig();

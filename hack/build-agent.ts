@@ -68,8 +68,7 @@ function oneCopy(): Plugin {
         const dir = r.path.slice(0, at + `/node_modules/${name}`.length);
         const version = versionOf(dir);
         const key = ANY_VERSION.has(name) ? name : `${name}@${version}`;
-        const had = chosen.get(key);
-        if (had === undefined) chosen.set(key, { dir, version }); // the first copy seen of this version
+        if (!chosen.has(key)) chosen.set(key, { dir, version }); // the first copy seen of this version
         return { ...r, path: chosen.get(key)!.dir + r.path.slice(dir.length) };
       });
     },

@@ -12,7 +12,7 @@ import { emitEvent } from "../k8s/events.ts";
 import { checkTokenSecret, outcomeOf, secretNotFound, tokenFromSecret, type SecretOutcome } from "../k8s/secrets.ts";
 import { moduleConfig, type ModuleConfig } from "../config.ts";
 import { coalesce, limiter } from "./serialize.ts";
-import { apiMessage, notFound } from "../k8s/api.ts";
+import { apiMessage, DELETED, notFound } from "../k8s/api.ts";
 import { agentReady, nextEntanglementStatus, readyEvent, type Ready } from "./entanglement-status.ts";
 import { needsApply, withAppliedHash } from "../k8s/unchanged.ts";
 import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Links, type Outcome } from "./memory.ts";
@@ -41,8 +41,6 @@ const MANAGED_BY_KEY = Object.keys(MANAGED_BY)[0];
 const MANAGED_BY_VALUE = Object.values(MANAGED_BY)[0];
 const managed = (obj: { metadata?: { labels?: Record<string, string> } }) => obj.metadata?.labels?.[MANAGED_BY_KEY] === MANAGED_BY_VALUE;
 const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) => ControllerMemory.key(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
-/** Pepr's watch phase of a deletion */
-const DELETED = "DELETED";
 
 /**
  * Reconciles at a time, across Entanglements (one at a time per CR; a CR's later events join

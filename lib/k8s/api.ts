@@ -33,3 +33,6 @@ export function canonicalJson(v: unknown): string {
       : value,
   );
 }
+
+/** The watch phase (kubernetes-fluent-client's WatchPhase, which its index does not export) of a deletion. */
+export const DELETED = "DELETED";
