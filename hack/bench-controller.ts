@@ -66,6 +66,7 @@ const M = Number(opts.manifests);
 const K = Number(opts["objects-per-manifest"]);
 const NS = "bench-ent";
 const NSM = "bench-man";
+const NS_AGAIN = "bench-ent-again";
 const SERVICE = "bench-managed";
 const SECRETS = 10;
 const STATE = process.env.ENTANGLE_STATE_DIR ?? "/tmp/entangle-clusters";
@@ -342,6 +343,7 @@ say(`# machine: ${execFileSync("nproc").toString().trim()} cores, load ${readFil
 await moduleDown(CLUSTER);
 await deleteNamespace(NS);
 await deleteNamespace(NSM);
+await deleteNamespace(NS_AGAIN);
 // the module applies its CRDs when it starts; the run without it needs them too
 await must(["apply", "-f", join(ROOT, "lib/crds/crds.yaml")]);
 await must(["wait", "--for=condition=Established", "crd/entanglements.entangle.kairos.io", "--timeout=60s"]);
@@ -421,6 +423,18 @@ if (N > 0) {
   // a restart with N existing CRs: every one arrives as ADDED
   {
     await moduleDown(CLUSTER);
+    if (baselineMs !== undefined) {
+      // the run without the module again, now on a cluster holding what the module made: the
+      // apply's time varies by 2x between runs here, so the ratio is given against both
+      await must(["apply", "-f", "-"], namespaceYaml(NS_AGAIN));
+      const againMs = await applyTimed(entanglementsYaml(NS_AGAIN, N));
+      await deleteNamespace(NS_AGAIN);
+      const mean = (baselineMs + againMs) / 2;
+      say(`\n## ${N} Entanglements, kubectl apply without the module again (a namespace of its own): ${(againMs / 1000).toFixed(1)} s`);
+      say(
+        `  kubectl apply with the module: ${(applyMs / mean).toFixed(1)}x the mean of the runs without it (${(applyMs / baselineMs).toFixed(1)}x / ${(applyMs / againMs).toFixed(1)}x)`,
+      );
+    }
     const r = requestLines().length;
     const t0 = performance.now();
     pid = await startModule();
