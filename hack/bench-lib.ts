@@ -83,9 +83,14 @@ export async function requestRate(port: number, conns: number, o: RateOptions): 
 
 /** Round trips of 64-byte messages on one connection, one after the other, in ms (`prefix` as in RateOptions). */
 export async function echo(port: number, n: number, prefix?: string): Promise<number[]> {
+  return (await echoPhases(port, [n], prefix))[0];
+}
+
+/** As echo(), in phases on the same connection: `counts[i]` round trips in phase i. */
+export async function echoPhases(port: number, counts: number[], prefix?: string): Promise<number[][]> {
   const s = await open(port);
   const msg = Buffer.alloc(64, 1);
-  const times: number[] = [];
+  const phases: number[][] = [];
   if (prefix !== undefined) s.write(prefix);
   let pending: (() => void) | undefined;
   let got = 0;
@@ -96,16 +101,20 @@ export async function echo(port: number, n: number, prefix?: string): Promise<nu
       pending?.();
     }
   });
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((r) => {
-      pending = r;
-      s.write(msg);
-    });
-    times.push(performance.now() - t0);
+  for (const n of counts) {
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((r) => {
+        pending = r;
+        s.write(msg);
+      });
+      times.push(performance.now() - t0);
+    }
+    phases.push(times);
   }
   s.destroy();
-  return times;
+  return phases;
 }
 
 /**

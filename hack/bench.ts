@@ -6,6 +6,9 @@
 //   measured twice: cold (the first BENCH_CONNECTS after bulk and echoes) and warm (after
 //   BENCH_WARMUP more, unrecorded): a new connection's code runs a few times per connection,
 //   so V8 optimises it only after a thousand or so, and a long-running agent runs it warm.
+//   Echoes likewise: cold (the first BENCH_ECHOES after bulk) and warm (BENCH_ECHOES more on the
+//   same connection after BENCH_ECHO_WARMUP unrecorded ones): after the bulk transfers, the
+//   tunnel's first 2,000 echoes still had a p99 3-5x its later rounds' (hack/bench-echo.ts).
 // Paths: direct TCP; two plain Node processes relaying TCP and TLS sockets (hack/bench-pipe.ts,
 // one connection per client connection: the JavaScript floor); `ssh -L` (default cipher,
 // aes128-gcm); the Entangle tunnel; and, with BENCH_COMPARE_TREE=DIR (a copy of another
@@ -24,13 +27,14 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { cpuSeconds, echo, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
+import { cpuSeconds, echoPhases, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 2000);
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 300);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000);
+const ECHO_WARMUP = Number(process.env.BENCH_ECHO_WARMUP ?? 4000);
 const RR_COUNT = Number(process.env.BENCH_RR ?? 20_000);
 const RR_CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
 const RR_MAX_MS = 10_000;
@@ -287,7 +291,8 @@ async function measure(p: Path) {
     up.push(await upload(p.data));
     down.push(await download(p.data));
   }
-  const rtt = await echo(p.data, ECHOES, "e");
+  // cold: the first echoes after bulk; warm: on the same connection, after ECHO_WARMUP more
+  const [rtt, , rttWarm] = await echoPhases(p.data, [ECHOES, ECHO_WARMUP, ECHOES], "e");
   const fb = await firstByte(p.greet, CONNECTS);
   // the client speaks first: 'e' selects echo, '!' comes back
   const fr = await firstByte(p.data, CONNECTS, "e!");
@@ -311,6 +316,8 @@ async function measure(p: Path) {
     down: median(down),
     rtt50: pct(rtt, 50),
     rtt99: pct(rtt, 99),
+    rttWarm50: pct(rttWarm, 50),
+    rttWarm99: pct(rttWarm, 99),
     fb50: pct(fb, 50),
     fb99: pct(fb, 99),
     fr50: pct(fr, 50),
@@ -325,7 +332,7 @@ async function measure(p: Path) {
     peak,
   };
   process.stderr.write(
-    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 ${r.rtt50.toFixed(3)} ms, first byte p50 ${r.fb50.toFixed(2)} ms (warm ${r.fbWarm50.toFixed(2)}), first reply p50 ${r.fr50.toFixed(2)} ms (warm ${r.frWarm50.toFixed(2)}), ` +
+    `  ${r.name}: up ${r.up.toFixed(0)} MiB/s, down ${r.down.toFixed(0)} MiB/s, rtt p50 / p99 ${r.rtt50.toFixed(3)} / ${r.rtt99.toFixed(3)} ms (warm ${r.rttWarm50.toFixed(3)} / ${r.rttWarm99.toFixed(3)}), first byte p50 ${r.fb50.toFixed(2)} ms (warm ${r.fbWarm50.toFixed(2)}), first reply p50 ${r.fr50.toFixed(2)} ms (warm ${r.frWarm50.toFixed(2)}), ` +
       `${rr1.toFixed(0)} req/s (1 conn), ${rrN.toFixed(0)} req/s (${RR_CONNS} conns)\n`,
   );
   return r;
@@ -385,7 +392,7 @@ async function main() {
   const dataPort = await listen(target);
   const greetPort = await listen(greeter);
   process.stderr.write(
-    `benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes, ${CONNECTS} new connections cold and ${CONNECTS} warm (after ${WARMUP}), ` +
+    `benchmark: ${MIB} MiB x ${ROUNDS} each way, ${ECHOES} echoes cold and ${ECHOES} warm (after ${ECHO_WARMUP}), ${CONNECTS} new connections cold and ${CONNECTS} warm (after ${WARMUP}), ` +
       `${RR_COUNT} requests (or ${RR_MAX_MS / 1000} s) over 1 and ${RR_CONNS} connections per path\n`,
   );
   // each path is set up right before it is measured, so no path's processes sit idle (or
@@ -421,12 +428,12 @@ async function main() {
   const mem = (xs: number[]) => (xs.length === 0 ? "-" : xs.map((x) => fmt(x)).join(" + "));
   console.log("");
   console.log(
-    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms | new conn -> first byte p50 / p99 ms, cold; warm | new conn -> first reply p50 ms, cold; warm |",
+    "| path | upload MiB/s | download MiB/s | vs ssh default (up/down) | vs ssh aes128-gcm (up/down) | echo RTT p50 / p99 ms, cold; warm | new conn -> first byte p50 / p99 ms, cold; warm | new conn -> first reply p50 ms, cold; warm |",
   );
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of results)
     console.log(
-      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)}; ${fmt(r.fbWarm50, 2)} / ${fmt(r.fbWarm99, 2)} | ${fmt(r.fr50, 2)}; ${fmt(r.frWarm50, 2)} |`,
+      `| ${r.name} | ${fmt(r.up)} | ${fmt(r.down)} | ${ratio(r.up, ssh?.up)} / ${ratio(r.down, ssh?.down)} | ${ratio(r.up, gcm?.up)} / ${ratio(r.down, gcm?.down)} | ${fmt(r.rtt50, 3)} / ${fmt(r.rtt99, 3)}; ${fmt(r.rttWarm50, 3)} / ${fmt(r.rttWarm99, 3)} | ${fmt(r.fb50, 2)} / ${fmt(r.fb99, 2)}; ${fmt(r.fbWarm50, 2)} / ${fmt(r.fbWarm99, 2)} | ${fmt(r.fr50, 2)}; ${fmt(r.frWarm50, 2)} |`,
     );
   console.log("");
   console.log(
