@@ -30,7 +30,7 @@ import { createServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { firstByteOnce, listen, open, waitForPort } from "./bench-lib.ts";
+import { firstByteOnce, listen, median, open, waitForPort } from "./bench-lib.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 2000);
@@ -221,6 +221,12 @@ async function tlsPipe(dataPort: number, dir: string): Promise<Path> {
 }
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))];
+/** utime and stime of a process so far, in seconds (/proc/PID/stat, ticks of 10 ms) */
+const userSys = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return [Number(f[11]) / 100, Number(f[12]) / 100];
+};
 const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 async function main() {
@@ -235,6 +241,7 @@ async function main() {
   }
   if (BULK > 0) for (const p of paths) for (let i = 0; i < 3; i++) await upDown(p.port);
   const all = new Map<string, Array<Array<[number, number]>>>(paths.map((p) => [p.name, []]));
+  const cpu = new Map<string, number[][][]>(paths.map((p) => [p.name, []]));
   process.stderr.write(`echo: ${ROUNDS} rounds of ${ECHOES} echoes per path, load ${load()}\n`);
   for (let round = 0; round < ROUNDS; round++) {
     for (const p of round % 2 === 0 ? paths : [...paths].reverse()) {
@@ -243,24 +250,31 @@ async function main() {
       const signal = Number(process.env.BENCH_ECHO_SIGNAL) === round + 1;
       if (signal) for (const { child } of p.procs) child.kill("SIGWINCH");
       if (signal) await new Promise((r) => setTimeout(r, 200));
+      const before = p.procs.map(({ child }) => userSys(child.pid!));
       const e = await echoes(p.port, ECHOES);
+      const used = p.procs.map(({ child }, i) => userSys(child.pid!).map((t, j) => ((t - before[i][j]) * 1e6) / ECHOES));
+      cpu.get(p.name)!.push(used);
       if (signal) for (const { child } of p.procs) child.kill("SIGWINCH");
       all.get(p.name)!.push(e);
       const rtt = e.map(([, r]) => r);
       const slow = e.flatMap(([, r], i) => (r > SLOW_MS ? [i] : []));
       process.stderr.write(
         `  round ${round + 1} (load ${load().split(" ")[0]}) ${p.name}: p50 ${pct(rtt, 50).toFixed(3)} p99 ${pct(rtt, 99).toFixed(3)} max ${Math.max(...rtt).toFixed(2)} ms; ` +
-          `${slow.length} over ${SLOW_MS} ms at ${slow.slice(0, 30).join(",")}${slow.length > 30 ? ",..." : ""}\n`,
+          `${slow.length} over ${SLOW_MS} ms at ${slow.slice(0, 30).join(",")}${slow.length > 30 ? ",..." : ""}; ` +
+          `CPU µs per echo (user + system) ${used.map(([u, k]) => `${u.toFixed(0)} + ${k.toFixed(0)}`).join(" / ")}\n`,
       );
     }
   }
-  console.log(`| path | echo p50 ms | p99 ms | p99 / p50 | over ${SLOW_MS} ms per 1000 |`);
-  console.log("|---|---:|---:|---:|---:|");
+  console.log(
+    `| path | echo p50 ms | p99 ms | p99 / p50 | over ${SLOW_MS} ms per 1000 | CPU µs per echo, user + system, median round (connect / expose side) |`,
+  );
+  console.log("|---|---:|---:|---:|---:|---:|");
   for (const [name, rounds] of all) {
     const rtt = rounds.flat().map(([, r]) => r);
     const [p50, p99] = [pct(rtt, 50), pct(rtt, 99)];
+    const per = [0, 1].map((i) => [0, 1].map((j) => median(cpu.get(name)!.map((r) => r[i][j])).toFixed(0)).join(" + ")).join(" / ");
     console.log(
-      `| ${name} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${(p99 / p50).toFixed(1)} | ${((rtt.filter((r) => r > SLOW_MS).length * 1000) / rtt.length).toFixed(1)} |`,
+      `| ${name} | ${p50.toFixed(3)} | ${p99.toFixed(3)} | ${(p99 / p50).toFixed(1)} | ${((rtt.filter((r) => r > SLOW_MS).length * 1000) / rtt.length).toFixed(1)} | ${per} |`,
     );
   }
   console.log(`load average: ${load()}`);
