@@ -39,6 +39,8 @@ const SLOW_MS = 1;
 const root = fileURLToPath(new URL("..", import.meta.url));
 const trace = process.env.BENCH_ECHO_TRACE;
 const children: ChildProcess[] = [];
+/** the TLS relay's certificate, removed at the end however the run ends */
+let tmp: string | undefined;
 
 // 'e' echoes, 'd' sends BULK MiB, 'u' sinks and answers 'k' at the end
 const block = Buffer.alloc(1 << 20, 0x5a);
@@ -231,7 +233,7 @@ const load = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).
 
 async function main() {
   const dataPort = await listen(target);
-  const tmp = mkdtempSync(join(tmpdir(), "entangle-bench-echo."));
+  tmp = mkdtempSync(join(tmpdir(), "entangle-bench-echo."));
   if (trace) writeFileSync(join(trace, "gc-preload.mjs"), GC_PRELOAD);
   const paths = [await tunnel(dataPort), await tlsPipe(dataPort, tmp)];
   // BENCH_ECHO_B="--node-option ..." (and BENCH_ECHO_C): more tunnels whose agents get those options
@@ -289,7 +291,10 @@ async function main() {
     writeFileSync(join(trace, "echoes.json"), JSON.stringify(Object.fromEntries(all)));
     for (const p of paths) {
       const gcs = p.procs.map(({ role, gcFile }) => {
-        const list = JSON.parse(readFileSync(gcFile!, "utf8")) as Array<[number, number, string, number?, number?]>;
+        // a process that did not answer SIGUSR2 in time left no file
+        const list = (existsSync(gcFile!) ? JSON.parse(readFileSync(gcFile!, "utf8")) : [[0, 0, "new_space"]]) as Array<
+          [number, number, string, number?, number?]
+        >;
         const young = list.pop()!;
         console.log(`${p.name} ${role}: new space ${((young[3] ?? 0) / 1048576).toFixed(1)} MiB at the end`);
         return { role, list };
@@ -316,7 +321,6 @@ async function main() {
       );
     }
   }
-  rmSync(tmp, { recursive: true, force: true });
 }
 
 main()
@@ -327,6 +331,7 @@ main()
   .finally(async () => {
     for (const c of children) c.kill("SIGINT");
     target.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
     await new Promise((r) => setTimeout(r, 1000));
     for (const c of children) c.kill();
     process.exit();
