@@ -19,6 +19,7 @@
 # Binaries are built from source with the local Go toolchain (Go is test infrastructure only) into
 # ${ENTANGLE_CACHE_DIR:-~/.cache/entangle}; nothing Go-related is ever written into the repo.
 # Progress goes to stderr; stdout carries only machine-readable KEY=value lines.
+# ENTANGLE_APISERVER_PROFILING=true serves the API server's /debug/pprof (off by default).
 set -euo pipefail
 
 KUBE_VERSION="${ENTANGLE_KUBE_VERSION:-v1.37.2}"   # newest served k8s.io/kubernetes that builds with go1.26
@@ -405,7 +406,7 @@ cmd_up() {
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --endpoint-reconciler-type none \
-    --allow-privileged=true --profiling=false "${NODE_APISERVER_ARGS[@]}"
+    --allow-privileged=true --profiling="${ENTANGLE_APISERVER_PROFILING:-false}" "${NODE_APISERVER_ARGS[@]}"
   wait_for "$dir" "kube-apiserver /readyz" 120 bash -c '[[ "$("$0" --kubeconfig "$1" --request-timeout=5s get --raw /readyz)" == ok ]]' \
     "$BIN_DIR/kubectl" "$dir/kubeconfig"
 

@@ -63,6 +63,15 @@ export function isEcho(last: Outcome | undefined, resourceVersion: string | unde
   return last?.resourceVersion !== undefined && last.resourceVersion === resourceVersion;
 }
 
+/**
+ * Whether an event is a new Entanglement or a new spec (a bulk apply's burst is made of these),
+ * and not a status write: ours, whose echo may come before we know it is ours, must not keep a
+ * burst going. `generationBefore`: the last generation seen of it.
+ */
+export function newSpec(event: { metadata?: { resourceVersion?: string; generation?: number } }, generationBefore: number | undefined): boolean {
+  return event.metadata?.resourceVersion !== undefined && event.metadata.generation !== generationBefore;
+}
+
 export class ControllerMemory {
   readonly #links = new Map<string, Links>();
   readonly #outcomes = new Map<string, Outcome>();

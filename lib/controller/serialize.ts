@@ -60,3 +60,47 @@ export function limiter(max: number): Gate {
     }
   };
 }
+
+/**
+ * Holds runs while a burst of requests goes on: `arrived()` marks a request (a CR's watch
+ * event), and while they come less than `quietMs` apart (a bulk `kubectl apply`), runs wait at
+ * `gate` until none came for `quietMs`, or at most `maxWaitMs` after they were asked for. An
+ * isolated request starts at once. The bulk apply then gets the API server to itself, and the
+ * reconciles (and the Deployments, ReplicaSets and Pods they make) follow it (issue 11).
+ */
+export function burstGate(quietMs: number, maxWaitMs: number, clock: () => number = () => performance.now()): { arrived(): void; gate: Gate } {
+  let last = -Infinity;
+  let gap = Infinity; // between the last two arrivals
+  const held: { askedAt: number; go: () => void }[] = []; // in the order asked
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = (now: number) => {
+    if (timer || held.length === 0) return;
+    const at = Math.min(last + quietMs, held[0].askedAt + maxWaitMs);
+    timer = setTimeout(release, Math.max(0, at - now));
+    timer.unref?.();
+  };
+  const release = () => {
+    timer = undefined;
+    const now = clock();
+    const quiet = !bursting(now);
+    while (held.length > 0 && (quiet || now - held[0].askedAt >= maxWaitMs)) held.shift()!.go();
+    arm(now);
+  };
+  const bursting = (now: number) => gap < quietMs && now - last < quietMs;
+  return {
+    arrived() {
+      const now = clock();
+      gap = now - last;
+      last = now;
+    },
+    async gate(run) {
+      const now = clock();
+      if (!bursting(now)) return run();
+      await new Promise<void>((go) => {
+        held.push({ askedAt: now, go });
+        arm(now);
+      });
+      return run();
+    },
+  };
+}

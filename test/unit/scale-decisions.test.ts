@@ -1,10 +1,10 @@
 // The controller's decisions at scale: no write for an unchanged object (lib/k8s/unchanged.ts),
 // no reconcile for a watch event that cannot change anything (lib/controller/memory.ts), one
 // reconcile for a burst of events (coalesce in lib/controller/serialize.ts).
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { APPLIED_HASH, contains, needsApply, withAppliedHash } from "../../lib/k8s/unchanged.ts";
-import { ControllerMemory, deploymentMatters, deploymentView, isEcho, podMatters, type Outcome } from "../../lib/controller/memory.ts";
-import { coalesce, limiter } from "../../lib/controller/serialize.ts";
+import { ControllerMemory, deploymentMatters, deploymentView, isEcho, newSpec, podMatters, type Outcome } from "../../lib/controller/memory.ts";
+import { burstGate, coalesce, limiter } from "../../lib/controller/serialize.ts";
 
 interface Dep {
   apiVersion: string;
@@ -169,6 +169,66 @@ describe("coalesce: a burst of events for one object, one run", () => {
     release();
     await Promise.all([busy, first, second]);
     expect(order).toEqual(["first"]);
+  });
+});
+
+describe("newSpec: what makes a burst", () => {
+  it("a new Entanglement or a new generation does; a status write's echo and a reconcile by name do not", () => {
+    expect(newSpec({ metadata: { resourceVersion: "5", generation: 1 } }, undefined)).toBe(true);
+    expect(newSpec({ metadata: { resourceVersion: "9", generation: 2 } }, 1)).toBe(true);
+    expect(newSpec({ metadata: { resourceVersion: "7", generation: 1 } }, 1)).toBe(false);
+    expect(newSpec({ metadata: {} }, undefined)).toBe(false);
+  });
+});
+
+describe("burstGate: reconciles wait for a bulk apply to end", () => {
+  afterEach(() => vi.useRealTimers());
+  /** what has started, after the fake clock moved to `ms` */
+  const at = async (ms: number) => {
+    await vi.advanceTimersByTimeAsync(ms - Date.now());
+  };
+
+  it("an isolated request runs at once; in a burst, runs wait until it has been quiet for quietMs", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { arrived, gate } = burstGate(200, 10_000, () => Date.now());
+    const started: string[] = [];
+    const ask = (name: string) => {
+      arrived();
+      void gate(async () => void started.push(name));
+    };
+    ask("alone");
+    await at(1);
+    expect(started).toEqual(["alone"]);
+    await at(1000);
+    ask("a"); // the first of a burst cannot know it is one
+    await at(1010);
+    ask("b");
+    await at(1100);
+    ask("c");
+    await at(1299); // 199 ms after the last
+    expect(started).toEqual(["alone", "a"]);
+    await at(1300);
+    expect(started).toEqual(["alone", "a", "b", "c"]);
+    await at(5000);
+    ask("later, alone");
+    await at(5001);
+    expect(started.at(-1)).toBe("later, alone");
+  });
+
+  it("a burst that goes on holds a run for maxWaitMs at most", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { arrived, gate } = burstGate(200, 1000, () => Date.now());
+    const started: number[] = [];
+    arrived();
+    for (let t = 10; t <= 3000; t += 10) {
+      await at(t);
+      arrived();
+      void gate(async () => void started.push(t));
+    }
+    // every run asked for at t started at t + 1000 (the burst never paused)
+    expect(started).toContain(10);
+    expect(started).toContain(1990);
+    expect(started).not.toContain(2010);
   });
 });
 
