@@ -7,7 +7,7 @@ import { K8s, Log } from "pepr";
 import type { KubernetesObjectApi, KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
-import { claimOf, declaredBy, holdsAll, keptRecords, ownerId, parseEntries, toPrune, withOwner, type RemoteObject } from "../remote/manifests.ts";
+import { claimOf, declaredBy, holdsAll, keptRecords, ownerId, parseEntries, toPrune, withOwner, writeAhead, type RemoteObject } from "../remote/manifests.ts";
 import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
 import { applyObject, createUnread, deleteRemote, kubeClient, listRemote, missingKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
@@ -21,11 +21,24 @@ import { ManifestsIndex } from "./manifests-index.ts";
 import { usableCopy } from "./caches.ts";
 import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
-import { appliedRecord, leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../remote/status.ts";
+import {
+  aheadStatus,
+  appliedRecord,
+  deleteClaim,
+  leaveReason,
+  nextRetryDelay,
+  nextStatus,
+  orphanedMessage,
+  readyChanged,
+  recordedApplied,
+  settledEvent,
+} from "../remote/status.ts";
 import { RemoteSnapshot, SNAPSHOT_LIST_LIMIT } from "../remote/snapshot.ts";
 
 const PEPR_FINALIZER = "pepr.dev/finalizer";
 const RESYNC_MS = Number(process.env.ENTANGLE_RESYNC_SECONDS ?? 30) * 1000;
+/** Tests only (test/e2e/chaos.test.ts): the reconcile stops for good after applying the object so named, before its status write. */
+const HOLD_AFTER_APPLY = process.env.ENTANGLE_TEST_HOLD_AFTER_APPLY;
 
 const retries = new Map<string, { timer: NodeJS.Timeout; delay: number }>();
 let resync: NodeJS.Timeout | undefined;
@@ -160,8 +173,10 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
   const recorded = cr.status?.target && (await sameTokenTarget(namespace, cr.status.target, target, secret.ok ? secret.token : undefined));
   const moved = retarget({ ...cr.status, target: recorded }, target);
   const formerTargets = await clearFormerTargets(cr, moved.formerTargets);
-  const previous = moved.applied;
-  const status = (ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[]) => writeStatus(cr, ready, applied, target, formerTargets);
+  let previous = moved.applied;
+  /** the status the final write compares against: the CR's, or the write-ahead's */
+  let base = cr.status;
+  const status = (ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[]) => writeStatus(cr, base, ready, applied, target, formerTargets);
 
   if (!secret.ok) {
     await status({ type: "Ready", status: "False", reason: secret.reason, message: secret.message }, previous);
@@ -178,6 +193,15 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
     await status({ type: "Ready", status: "False", reason: "RemoteUnreachable", message: apiMessage(err) }, previous);
     scheduleRetry(key);
     return;
+  }
+
+  // objects no record names yet are recorded Pending before any apply (one more status write
+  // when a reconcile adds objects, none on a resync): killed between an apply and the status
+  // write below, the module leaves nothing that its next reconcile or the finalizer does not know
+  const ahead = writeAhead(previous, parsed);
+  if (ahead) {
+    base = await writeAheadRecord(cr, aheadStatus(cr.status, ahead, target, formerTargets));
+    previous = ahead;
   }
 
   let lostContact: string | undefined;
@@ -227,6 +251,7 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
         const current = existing !== undefined && atGeneration && recordedApplied(previous, obj);
         const applied = current && holdsAll(existing, desired) ? existing! : await applyObject(client, desired, existing);
         results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
+        if (obj.metadata.name === HOLD_AFTER_APPLY) await new Promise(() => {});
       } catch (err) {
         const message = remoteMessage(err);
         if (unreachable(err)) lostContact = `remote unreachable: ${message}`;
@@ -249,7 +274,7 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
       if (!(await deleteIfOurs(client, cr, gone, othersDeclare))) continue;
       await emitEvent(cr, "Normal", "Pruned", `deleted ${describeObjects([gone])} from the remote cluster (removed from spec.manifests)`);
     } catch (err) {
-      if (!notFound(err)) results.push({ ...gone, state: "Applied", message: `could not delete: ${remoteMessage(err)}` });
+      if (!notFound(err)) results.push({ ...gone, message: `could not delete: ${remoteMessage(err)}` });
     }
   }
 
@@ -337,12 +362,13 @@ async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records:
 
 async function writeStatus(
   cr: Manifests,
+  old: ManifestsStatus | undefined,
   ready: Omit<Condition, "lastTransitionTime">,
   applied: AppliedObject[],
   target: ManifestsTarget,
   formerTargets: FormerTarget[],
 ): Promise<void> {
-  const status = nextStatus(cr.status, cr.metadata?.generation, ready, applied, target, formerTargets);
+  const status = nextStatus(old, cr.metadata?.generation, ready, applied, target, formerTargets);
   if (!status) return;
   try {
     wrote(
@@ -352,7 +378,17 @@ async function writeStatus(
   } catch (err) {
     if (!notFound(err)) throw err;
   }
-  if (readyChanged(cr.status, ready)) await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
+  if (readyChanged(old, ready)) await emitEvent(cr, ready.status === "True" ? "Normal" : "Warning", ready.reason, ready.message);
+}
+
+/** Writes the write-ahead record; nothing is applied unless it was written. Returns the status after it. */
+async function writeAheadRecord(cr: Manifests, ahead: ReturnType<typeof aheadStatus>): Promise<ManifestsStatus> {
+  const answer = await K8s(Manifests).PatchStatus({
+    metadata: { name: cr.metadata!.name, namespace: cr.metadata!.namespace },
+    status: ahead.patch as ManifestsStatus,
+  });
+  wrote(cr, answer);
+  return ahead.status;
 }
 
 /** A CR being deleted: delete everything it applied, in its target and any former one, unless annotated to orphan. */
@@ -492,7 +528,7 @@ async function declaredByOthers(cr: Manifests, serviceUUID: string): Promise<Set
 async function deleteIfOurs(client: KubernetesObjectApi, cr: Manifests, a: AppliedObject, othersDeclare: Set<string>): Promise<boolean> {
   const existing = await readRemote(client, refOf(a));
   if (!existing) return false;
-  const left = leaveReason(claimOf(existing, ownerId(cr), true, describeObjects([a])), declaredBy(othersDeclare, a), a);
+  const left = leaveReason(deleteClaim(existing, ownerId(cr), a), declaredBy(othersDeclare, a), a);
   if (left) {
     await emitEvent(cr, "Normal", "LeftForOtherOwner", left);
     return false;

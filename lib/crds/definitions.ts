@@ -191,7 +191,7 @@ const appliedObjects = {
       kind: { type: "string" },
       namespace: { type: "string" },
       name: { type: "string" },
-      state: { type: "string", enum: ["Applied", "Failed"] },
+      state: { type: "string", enum: ["Applied", "Failed", "Pending"] },
       message: { type: "string" },
     },
   },

@@ -16,7 +16,8 @@ export interface AppliedObject {
   kind?: string;
   namespace?: string;
   name?: string;
-  state: "Applied" | "Failed";
+  /** Pending: recorded before its apply (which may or may not have happened: the module may have died in between) */
+  state: "Applied" | "Failed" | "Pending";
   message?: string;
 }
 

@@ -69,7 +69,25 @@ export function objectKey(o: { apiVersion?: string; kind?: string; namespace?: s
 export function keptRecords(previous: AppliedObject[] | undefined, entry: ParsedEntry): AppliedObject[] {
   if (entry.errors.length === 0) return [];
   const now = new Set(entry.objects.map((o) => `${o.apiVersion}/${o.kind}/${o.metadata.name}`));
-  return (previous ?? []).filter((a) => a.index === entry.index && a.state === "Applied" && !now.has(`${a.apiVersion}/${a.kind}/${a.name}`));
+  return (previous ?? []).filter((a) => a.index === entry.index && mayExist(a) && !now.has(`${a.apiVersion}/${a.kind}/${a.name}`));
+}
+
+/**
+ * A record of an object that may be in the remote cluster: Applied, or Pending (recorded before
+ * its apply, which may have happened before the module died). Prune, deletion and a retarget
+ * act on these; a Pending one is deleted only if it carries our owner annotation (claimOf).
+ */
+export function mayExist(a: AppliedObject): boolean {
+  return (a.state === "Applied" || a.state === "Pending") && !!a.name;
+}
+
+/**
+ * The keys a record or spec object may be known by: an unset namespace also matches "default",
+ * where the remote client puts a namespaced object without one (the record of its apply names
+ * "default", a Pending or Failed record of the spec object names none).
+ */
+export function recordKeys(o: { apiVersion?: string; kind?: string; namespace?: string; name?: string }): string[] {
+  return o.namespace === undefined ? [objectKey(o), objectKey({ ...o, namespace: "default" })] : [objectKey(o)];
 }
 
 /**
@@ -77,8 +95,33 @@ export function keptRecords(previous: AppliedObject[] | undefined, entry: Parsed
  * the records of an entry that failed to parse into `current`, so a typo prunes nothing.)
  */
 export function toPrune(previous: AppliedObject[] | undefined, current: AppliedObject[]): AppliedObject[] {
-  const keep = new Set(current.filter((a) => a.name).map(objectKey));
-  return (previous ?? []).filter((p) => p.state === "Applied" && p.name && !keep.has(objectKey(p)));
+  const keep = new Set(current.filter((a) => a.name).flatMap(recordKeys));
+  return (previous ?? []).filter((p) => mayExist(p) && !recordKeys(p).some((k) => keep.has(k)));
+}
+
+/**
+ * The write-ahead record: `previous` plus a Pending record of each object no record names yet,
+ * written before anything is applied; undefined when every object is recorded (a resync, or an
+ * edit of objects already applied, writes nothing more). A module killed between an apply and
+ * its status write thus leaves no object that the next reconcile or the finalizer does not know.
+ * A Failed record counts as known: an object that fails at every resync must not cost two
+ * writes each time (the price: one applied at last just before a kill stays unknown).
+ */
+export function writeAhead(previous: AppliedObject[], entries: ParsedEntry[]): AppliedObject[] | undefined {
+  const known = new Set(previous.filter((a) => a.name).flatMap(recordKeys));
+  const pending: AppliedObject[] = entries.flatMap((e) =>
+    e.objects
+      .map((o) => ({
+        index: e.index,
+        apiVersion: o.apiVersion,
+        kind: o.kind,
+        namespace: o.metadata.namespace,
+        name: o.metadata.name,
+        state: "Pending" as const,
+      }))
+      .filter((r) => !recordKeys(r).some((k) => known.has(k))),
+  );
+  return pending.length > 0 ? [...previous, ...pending] : undefined;
 }
 
 /** Set on every remote object we apply: which Manifests CR ("namespace/name") declares it. */

@@ -4,7 +4,7 @@
 // keeps only the I/O.
 import type { AppliedObject, Condition } from "../crds/index.ts";
 import type { FormerTarget, ManifestsStatus, ManifestsTarget } from "../crds/manifests.ts";
-import { objectKey } from "./manifests.ts";
+import { mayExist, recordKeys } from "./manifests.ts";
 import { apiMessage } from "../k8s/api.ts";
 
 export type ReadyCondition = Omit<Condition, "lastTransitionTime">;
@@ -31,22 +31,24 @@ export function appliedCondition(results: AppliedObject[], conflicts: string[], 
  * failures.
  */
 export function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
-  const seen = new Set(now.filter((n) => n.state === "Applied").map(objectKey));
+  const seen = new Set(now.filter((n) => n.state === "Applied").flatMap(recordKeys));
   return [
     ...now.filter((n) => n.state === "Applied"),
-    ...(previous ?? []).filter((p) => p.state === "Applied" && !seen.has(objectKey(p))),
+    // a Pending record stays Pending: its apply may have reached the remote before contact was lost
+    ...(previous ?? []).filter((p) => mayExist(p) && !recordKeys(p).some((k) => seen.has(k))),
     ...now.filter((n) => n.state === "Failed"),
   ];
 }
 
 /**
  * Where a deleted CR's objects are: its recorded target (or, never applied, its spec's) and
- * every former target, each with the named objects applied there; targets holding none are left out.
+ * every former target, each with the objects that may be there (Applied or Pending records); targets
+ * holding none are left out.
  */
 export function deletionTargets(status: ManifestsStatus | undefined, specTarget: ManifestsTarget): FormerTarget[] {
   const current: FormerTarget = {
     ...(status?.target ?? specTarget),
-    applied: (status?.applied ?? []).filter((a) => a.state === "Applied" && a.name),
+    applied: (status?.applied ?? []).filter(mayExist),
   };
   return [current, ...(status?.formerTargets ?? [])].filter((t) => t.applied.length > 0);
 }

@@ -6,7 +6,7 @@ import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { sameJson } from "../k8s/api.ts";
 import { executedNow } from "./compat.ts";
 import { describeObjects, describeTarget, formerTargetsCondition } from "./targets.ts";
-import type { Claim, RemoteObject } from "./manifests.ts";
+import { claimOf, type Claim, type RemoteObject } from "./manifests.ts";
 import type { ReadyCondition } from "./outcome.ts";
 
 /**
@@ -59,6 +59,26 @@ export function nextStatus(
   return { ...status, lastSync: now.toISOString() };
 }
 
+/**
+ * The status write of the write-ahead record (lib/remote/manifests.ts writeAhead), with the
+ * target (and former targets) it is for; the conditions and observedGeneration wait for the
+ * outcome. `status` is the CR's status after it: the final write compares against it.
+ */
+export function aheadStatus(
+  old: ManifestsStatus | undefined,
+  applied: AppliedObject[],
+  target: ManifestsTarget,
+  formerTargets: FormerTarget[],
+): { patch: Pick<StatusPatch, "applied" | "target" | "formerTargets" | "appliedCount">; status: ManifestsStatus } {
+  const patch = {
+    applied,
+    target,
+    formerTargets: formerTargets.length > 0 ? formerTargets : null,
+    appliedCount: applied.filter((a) => a.state === "Applied").length,
+  };
+  return { patch, status: { ...old, ...patch, formerTargets: patch.formerTargets ?? undefined } };
+}
+
 /** Whether Ready changed status or reason since `old`: an Event says so (Warning unless True). */
 export function readyChanged(old: ManifestsStatus | undefined, ready: ReadyCondition): boolean {
   const prev = old?.conditions?.find((c) => c.type === "Ready");
@@ -78,6 +98,16 @@ export function recordedApplied(previous: AppliedObject[], obj: RemoteObject): b
 /** The record of `obj` applied before (with the namespace the remote put it in), if any. */
 export function appliedRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
   return previous.find((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
+}
+
+/**
+ * Whether a recorded object found in the remote cluster is ours to delete. Only an Applied record
+ * vouches for an object without our annotation (made before the annotation existed): a Pending
+ * record's object may be someone else's that was never applied (claimOf refused it, or the
+ * module died first), so it is ours only if it carries our annotation.
+ */
+export function deleteClaim(existing: { metadata?: { annotations?: Record<string, string> } }, me: string, a: AppliedObject): Claim {
+  return claimOf(existing, me, a.state === "Applied", describeObjects([a]));
 }
 
 /** Why a recorded object is left in place instead of deleted (another owner, or still declared by another Manifests), or undefined. */

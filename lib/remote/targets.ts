@@ -2,6 +2,7 @@
 // of secretRef. When the spec names another target, what was applied to the former one must be
 // deleted there (issue 15, defect 7: it was orphaned). Pure decisions; the controller does I/O.
 import type { AppliedObject, FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
+import { mayExist } from "./manifests.ts";
 
 export function targetOf(spec: { serviceUUID: string; secretRef: string }): ManifestsTarget {
   return { serviceUUID: spec.serviceUUID, secretRef: spec.secretRef };
@@ -37,7 +38,7 @@ export function retarget(
   const previous = status?.target ?? current;
   if (sameTarget(previous, current)) return { applied, formerTargets: formers };
   const back = formers.find((f) => sameTarget(f, current));
-  const left = applied.filter((a) => a.state === "Applied" && a.name);
+  const left = applied.filter(mayExist);
   const formerTargets = formers.filter((f) => f !== back);
   if (left.length > 0) formerTargets.push(addRecords(formerTargets, previous, left));
   return { applied: back?.applied ?? [], formerTargets };

@@ -167,7 +167,20 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopWatch = true;
-  await kubectl(kcfg, ["delete", "manifests.entangle-proxy.kairos.io", "chaos-a", "chaos-b", "chaos-c", "-n", "default", "--timeout=60s"]);
+  // --ignore-not-found: a name already gone would make kubectl skip the wait, and the module
+  // stopped below would leave the others to the next run, being finalized under its feet
+  await kubectl(kcfg, [
+    "delete",
+    "manifests.entangle-proxy.kairos.io",
+    "chaos-a",
+    "chaos-b",
+    "chaos-c",
+    "chaos-w",
+    "-n",
+    "default",
+    "--ignore-not-found",
+    "--timeout=60s",
+  ]);
   await moduleDown(CLUSTER);
   await killAll();
   await kubectl(kcfg, ["delete", "namespace", NS, "--wait=false"]);
@@ -211,6 +224,57 @@ describe("kill -9 during a Manifests apply", () => {
       "module kill -9 mid-apply",
       `${atKill} of 24 applied at the kill; restarted in ${upMs} ms, converged (edits applied, 4 pruned) ${ms} ms after the restart began`,
     );
+  }, 420_000);
+
+  it("the watcher killed between an apply and its status write: what it applied is pruned, or deleted with the CR; someone else's object is left", async () => {
+    const gone = (n: string) => history.get(n)?.value === undefined;
+    const killModule = () => process.kill(Number(readFileSync(join(STATE, "module/pid"), "utf8")), "SIGKILL");
+    // someone else's object, declared too: only a Pending record names it when the kill lands
+    await kc(kcfg, ["create", "configmap", "w-theirs", "-n", NS, "--from-literal=value=theirs"]);
+    const theirs = (await getJson(kcfg, ["configmap", "w-theirs", "-n", NS])).metadata.uid;
+    // the module stops for good right after applying w-1 (ENTANGLE_TEST_HOLD_AFTER_APPLY): its
+    // status write never comes, so the kill lands between the apply and that write every time
+    await moduleDown(CLUSTER);
+    await moduleUp(CLUSTER, { ...moduleEnv, ENTANGLE_TEST_HOLD_AFTER_APPLY: "w-1" });
+    await kc(
+      kcfg,
+      ["apply", "-f", "-"],
+      manifests(
+        "chaos-w",
+        ["w-0", "w-1", "w-theirs", "w-2"].map((n) => configMap(n, "v1")),
+      ),
+    );
+    await until("w-1 applied", async () => !gone("w-1"), 120_000);
+    killModule();
+    // while no watcher runs, the spec drops all but w-0
+    await kc(kcfg, ["apply", "-f", "-"], manifests("chaos-w", [configMap("w-0", "v1")]));
+    await moduleUp(CLUSTER, moduleEnv);
+    await converged("chaos-w", 1);
+    await until("w-1 pruned", async () => gone("w-1"), 60_000);
+    expect(history.get("w-2"), "w-2 was never applied").toBeUndefined();
+    const left = await getJson(kcfg, ["configmap", "w-theirs", "-n", NS]);
+    expect([left.metadata.uid, left.data.value]).toEqual([theirs, "theirs"]);
+
+    // the same kill, then the CR is deleted while no watcher runs: the finalizer deletes what was applied
+    await moduleDown(CLUSTER);
+    await moduleUp(CLUSTER, { ...moduleEnv, ENTANGLE_TEST_HOLD_AFTER_APPLY: "w-4" });
+    await kc(
+      kcfg,
+      ["apply", "-f", "-"],
+      manifests(
+        "chaos-w",
+        ["w-0", "w-3", "w-4", "w-5"].map((n) => configMap(n, "v1")),
+      ),
+    );
+    await until("w-4 applied", async () => !gone("w-4"), 120_000);
+    killModule();
+    await kc(kcfg, ["delete", "manifests.entangle-proxy.kairos.io", "chaos-w", "-n", "default", "--wait=false"]);
+    await moduleUp(CLUSTER, moduleEnv);
+    const cr = ["manifests.entangle-proxy.kairos.io", "chaos-w", "-n", "default"];
+    await until("chaos-w finalized", async () => (await kubectl(kcfg, ["get", ...cr])).code !== 0, 60_000);
+    await until("w-0, w-3, w-4 deleted", async () => ["w-0", "w-3", "w-4"].every(gone), 60_000);
+    expect(history.get("w-5"), "w-5 was never applied").toBeUndefined();
+    expect((await getJson(kcfg, ["configmap", "w-theirs", "-n", NS])).metadata.uid).toBe(theirs);
   }, 420_000);
 
   it("the API server: after it is back every object is applied exactly once and new CRs are seen", async () => {

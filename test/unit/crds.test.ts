@@ -128,7 +128,7 @@ describe("CRDs", () => {
     expect(spec.required).toEqual(["serviceUUID", "secretRef"]);
     expect(spec.properties.manifests).toMatchObject({ type: "array", items: { type: "string" } });
     const applied = (schemaOf(manifestsCrd).properties.status as Any).properties.applied.items;
-    expect(applied.properties.state.enum).toEqual(["Applied", "Failed"]);
+    expect(applied.properties.state.enum).toEqual(["Applied", "Failed", "Pending"]);
     expect(Object.keys(applied.properties)).toEqual(["index", "apiVersion", "kind", "namespace", "name", "state", "message"]);
   });
 
