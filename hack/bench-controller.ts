@@ -370,6 +370,13 @@ if (!opts["no-baseline"] && N > 0) {
   say(`\n## ${N} Entanglements, kubectl apply without the module: ${(baselineMs / 1000).toFixed(1)} s`);
   await deleteNamespace(NS);
 }
+let manifestsBaselineMs: number | undefined;
+if (!opts["no-baseline"] && M > 0) {
+  await must(["apply", "-f", "-"], namespaceYaml(NSM));
+  manifestsBaselineMs = await applyTimed(manifestsYaml(NSM, M, K, "0"));
+  say(`\n## ${M} Manifests, kubectl apply without the module: ${(manifestsBaselineMs / 1000).toFixed(1)} s`);
+  await deleteNamespace(NSM);
+}
 
 let pid = await startModule();
 if (N > 0) {
@@ -500,7 +507,8 @@ async function manifestsConverge(what: string, value: string): Promise<void> {
   const start = performance.now();
   const ms = await applyTimed(manifestsYaml(NSM, M, K, value));
   const t0 = performance.now();
-  say(`  kubectl apply (${what}): ${(ms / 1000).toFixed(1)} s`);
+  const ratio = what === "create" && manifestsBaselineMs ? ` (${(ms / manifestsBaselineMs).toFixed(1)}x without the module)` : "";
+  say(`  kubectl apply (${what}): ${(ms / 1000).toFixed(1)} s${ratio}`);
   let ready = 0;
   let rss = 0;
   const until = Date.now() + 900_000;
