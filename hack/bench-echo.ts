@@ -10,7 +10,9 @@
 // that many MiB up and down through each path three times, as npm run bench does before its
 // echoes. BENCH_ECHO_AGENT (dist/agent/entangle.mjs) is the agent entry point; BENCH_AGENT_ARGS
 // adds Node options to both data agents and both relays; BENCH_ECHO_B="--node-option ..." (and
-// BENCH_ECHO_C) adds a tunnel whose agents also get those (e.g. "--min-semi-space-size=8").
+// BENCH_ECHO_C) adds a tunnel whose agents also get those (e.g. "--min-semi-space-size=8");
+// BENCH_ECHO_AGENT_B=ENTRY (and _C) gives that tunnel another agent build (e.g. a bundle made by
+// `node hack/build-agent.ts DIR` before a change).
 // BENCH_ECHO_TRACE=DIR: every relaying process records its garbage collections (perf_hooks,
 // with wall-clock times) to DIR and its stdout to DIR/out-*.txt (e.g. with --trace-gc-nvp), the
 // echoes go to DIR/echoes.json, and each slow echo is matched against the GCs that overlap it,
@@ -153,7 +155,7 @@ function spawnTraced(name: string, role: string, args: string[], env: NodeJS.Pro
   return { role, child, gcFile };
 }
 
-async function tunnel(dataPort: number, name = "tunnel", own: string[] = []): Promise<Path> {
+async function tunnel(dataPort: number, name = "tunnel", own: string[] = [], agent?: string): Promise<Path> {
   const env = {
     ...process.env,
     ENTANGLE_FORBID_PUBLIC_BOOTSTRAP: "1",
@@ -161,7 +163,7 @@ async function tunnel(dataPort: number, name = "tunnel", own: string[] = []): Pr
     ENTANGLE_NETWORK_TOKEN: newToken(),
     ENTANGLE_LOG_LEVEL: "warn",
   };
-  const entry = process.env.BENCH_ECHO_AGENT ?? join(root, "dist/agent/entangle.mjs");
+  const entry = agent ?? process.env.BENCH_ECHO_AGENT ?? join(root, "dist/agent/entangle.mjs");
   const [p2p, port] = [await freePort(), await freePort()];
   const expose = spawnTraced(
     name,
@@ -239,7 +241,8 @@ async function main() {
   // BENCH_ECHO_B="--node-option ..." (and BENCH_ECHO_C): more tunnels whose agents get those options
   for (const x of ["B", "C"]) {
     const own = process.env[`BENCH_ECHO_${x}`];
-    if (own !== undefined) paths.push(await tunnel(dataPort, `tunnel ${x}`, own.split(" ").filter(Boolean)));
+    const agent = process.env[`BENCH_ECHO_AGENT_${x}`];
+    if (own !== undefined || agent !== undefined) paths.push(await tunnel(dataPort, `tunnel ${x}`, (own ?? "").split(" ").filter(Boolean), agent));
   }
   if (BULK > 0) for (const p of paths) for (let i = 0; i < 3; i++) await upDown(p.port);
   const all = new Map<string, Array<Array<[number, number]>>>(paths.map((p) => [p.name, []]));
