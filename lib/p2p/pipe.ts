@@ -9,6 +9,7 @@
 // reordered. Once moved, only the last stream's FIN is the remote's real end.
 import type { OnReadOpts, Socket } from "node:net";
 import type { Stream, StreamMessageEvent, StreamCloseEvent } from "@libp2p/interface";
+import { chunksOf } from "./list-chunks.ts";
 
 export interface PipeCounters {
   /** bytes read from the TCP socket and sent into the stream */
@@ -229,10 +230,16 @@ export class Pipe {
         ok = this.socket.write(data);
       } else {
         this.innCounters.received(data.byteLength);
-        // one writev for the whole message instead of a syscall per chunk
-        this.socket.cork();
-        for (const chunk of data) ok = this.socket.write(chunk);
-        this.socket.uncork();
+        const bufs = chunksOf(data);
+        // a message in one piece (a small request or reply): written as it is, without the
+        // list's iterator and the corked writev's bookkeeping (~0.5 KB of garbage per message)
+        if (bufs.length === 1) ok = this.socket.write(bufs[0]);
+        else {
+          // one writev for the whole message instead of a syscall per chunk
+          this.socket.cork();
+          for (const chunk of bufs) ok = this.socket.write(chunk);
+          this.socket.uncork();
+        }
       }
       if (!ok) stream.pause();
     });

@@ -20,6 +20,23 @@ describe("Noise AES-256-GCM crypto", () => {
     expect(Buffer.from(c.chaCha20Poly1305Decrypt(sealedList, nonce, ad, k).subarray())).toEqual(msg);
   });
 
+  it("a small frame as a list of one chunk or several (yamux frames): the same as a buffer, and a tampered one is rejected", () => {
+    const msg = randomBytes(76);
+    const sealed = Buffer.from(c.chaCha20Poly1305Encrypt(msg, nonce, ad, k).subarray());
+    for (const cut of [[], [12], [5, 40]]) {
+      const bounds = [0, ...cut, msg.length];
+      const list = new Uint8ArrayList(...bounds.slice(1).map((end, i) => msg.subarray(bounds[i], end)));
+      expect(Buffer.from(c.chaCha20Poly1305Encrypt(list, nonce, ad, k).subarray())).toEqual(sealed);
+    }
+    expect(Buffer.from(c.chaCha20Poly1305Decrypt(new Uint8ArrayList(sealed), nonce, ad, k).subarray())).toEqual(msg);
+    const flipped = Buffer.from(sealed);
+    flipped[flipped.length - 1] ^= 1;
+    expect(() => c.chaCha20Poly1305Decrypt(new Uint8ArrayList(flipped), nonce, ad, k)).toThrow();
+    flipped[flipped.length - 1] ^= 1;
+    flipped[3] ^= 1;
+    expect(() => c.chaCha20Poly1305Decrypt(new Uint8ArrayList(flipped), nonce, ad, k)).toThrow();
+  });
+
   it("rejects tampered ciphertext, wrong key, nonce or associated data", () => {
     const sealed = Buffer.from(c.chaCha20Poly1305Encrypt(Buffer.from("secret"), nonce, ad, k).subarray());
     const flipped = Buffer.from(sealed);
