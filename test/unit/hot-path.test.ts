@@ -10,8 +10,11 @@
 //  - Noise: a small frame goes to the transport as one buffer (length prefix and ciphertext)
 //  - the exposed target's reads (lib/p2p/pipe.ts bigReads): a small read is copied out and the
 //    read buffer used again, not a fresh 64 KiB buffer per reply
+//  - message streams hand a whole send queue to the transport, and a whole read buffer to
+//    'message' listeners, as it is: not a sublist of it and a copy of that (garbage per message)
 import { describe, expect, it, vi } from "vitest";
-import { LengthPrefixedDecoder, multiaddrConnectionPair } from "@libp2p/utils";
+import { AbstractMessageStream, LengthPrefixedDecoder, multiaddrConnectionPair, type SendResult } from "@libp2p/utils";
+import { defaultLogger } from "@libp2p/logger";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import type { MessageStream, MultiaddrConnection, Stream } from "@libp2p/interface";
 import { createServer, connect, type Socket } from "node:net";
@@ -211,5 +214,87 @@ describe("reads from the exposed target (bigReads)", () => {
     expect(buffers.size).toBeGreaterThan(before);
     socket.destroy();
     await new Promise((r) => server.close(r));
+  });
+});
+
+/** the list class @libp2p/utils uses (not the root's uint8arraylist) */
+type Uint8ArrayList = Parameters<AbstractMessageStream["sendData"]>[0];
+
+/**
+ * A message stream whose transport takes what sendData allows (`take` bytes per call, consuming
+ * them from the list as yamux does) and records every list it was handed.
+ */
+class TestStream extends AbstractMessageStream {
+  handed: Uint8ArrayList[] = [];
+  sent: Uint8Array[] = [];
+  take = Infinity;
+  constructor() {
+    super({ log: defaultLogger().forComponent("test:stream"), direction: "outbound" });
+  }
+  sendData(data: Uint8ArrayList): SendResult {
+    this.handed.push(data);
+    const n = Math.min(this.take, data.byteLength);
+    this.sent.push(data.slice(0, n));
+    data.consume(n);
+    // what is left in the list did not go: the transport is full until 'drain'
+    return { sentBytes: n, canSendMore: data.byteLength === 0 };
+  }
+  sendReset(): void {}
+  sendPause(): void {}
+  sendResume(): void {}
+  async close(): Promise<void> {}
+  get queue(): Uint8ArrayList {
+    return this.writeBuffer;
+  }
+  get incoming(): Uint8ArrayList {
+    return this.readBuffer;
+  }
+  receive(data: Uint8Array): void {
+    this.onData(data);
+  }
+}
+
+describe("message streams' queues (processSendQueue, dispatchReadBuffer)", () => {
+  it("a whole queue is handed to the transport and to 'message' listeners as it is, not copied into sublists", () => {
+    const s = new TestStream();
+    const queue = s.queue;
+    const sublist = vi.spyOn(Object.getPrototypeOf(queue) as Uint8ArrayList, "sublist");
+    s.send(Uint8Array.of(1, 2, 3));
+    // unpatched: a sublist of the queue, and a copy of that
+    expect(s.handed[0]).toBe(queue);
+    expect(s.queue.byteLength).toBe(0);
+    const incoming = s.incoming;
+    const got: Array<Uint8Array | Uint8ArrayList> = [];
+    s.addEventListener("message", (e) => got.push(e.data));
+    s.receive(Uint8Array.of(4, 5));
+    expect(got[0]).toBe(incoming);
+    expect(got[0].subarray()).toEqual(Uint8Array.of(4, 5));
+    expect(s.incoming.byteLength).toBe(0);
+    expect(sublist).not.toHaveBeenCalled();
+    sublist.mockRestore();
+  });
+
+  it("what the transport did not take goes back to the front of the queue, in order, one chunk or several", async () => {
+    const s = new TestStream();
+    s.take = 2;
+    // one chunk: 2 bytes go, 3 come back, the stream waits for 'drain'
+    expect(s.send(Uint8Array.of(1, 2, 3, 4, 5))).toBe(false);
+    expect([...s.queue.subarray()]).toEqual([3, 4, 5]);
+    // queued behind them while waiting: several chunks
+    s.send(Uint8Array.of(6, 7));
+    s.send(Uint8Array.of(8));
+    s.take = 4;
+    s.dispatchEvent(new Event("drain"));
+    await turn();
+    expect([...s.queue.subarray()]).toEqual([7, 8]);
+    s.take = Infinity;
+    s.dispatchEvent(new Event("drain"));
+    await turn();
+    expect(s.sent.map((b) => [...b])).toEqual([
+      [1, 2],
+      [3, 4, 5, 6],
+      [7, 8],
+    ]);
+    expect(s.queue.byteLength).toBe(0);
   });
 });
