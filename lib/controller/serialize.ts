@@ -1,3 +1,5 @@
+import { Burst, type BurstOptions } from "../k8s/burst.ts";
+
 // One reconcile at a time per object: its CR events, its Deployment's and its Secret's watch
 // events arrive together, and concurrent runs would each read the same old status and each
 // write it (and announce it) again.
@@ -62,43 +64,36 @@ export function limiter(max: number): Gate {
 }
 
 /**
- * Holds runs while a burst of requests goes on: `arrived()` marks a request (a CR's watch
- * event), and while they come less than `quietMs` apart (a bulk `kubectl apply`), runs wait at
- * `gate` until none came for `quietMs`, or at most `maxWaitMs` after they were asked for. An
- * isolated request starts at once. The bulk apply then gets the API server to itself, and the
- * reconciles (and the Deployments, ReplicaSets and Pods they make) follow it (issue 11).
+ * Holds runs while a burst of requests goes on (lib/k8s/burst.ts: a bulk `kubectl apply`):
+ * `arrived()` marks a request (a new CR or spec), and during a burst runs wait at `gate` until it
+ * is over, or at most `maxWaitMs` after they were asked for. Outside a burst a run starts at once.
+ * The bulk apply then gets the API server to itself, and the reconciles (and the Deployments,
+ * ReplicaSets and Pods they make) follow it (issue 11).
  */
-export function burstGate(quietMs: number, maxWaitMs: number, clock: () => number = () => performance.now()): { arrived(): void; gate: Gate } {
-  let last = -Infinity;
-  let gap = Infinity; // between the last two arrivals
+export function burstGate(options: BurstOptions, maxWaitMs: number): { arrived(): void; gate: Gate } {
+  const burst = new Burst(options);
+  const now = options.now ?? Date.now;
   const held: { askedAt: number; go: () => void }[] = []; // in the order asked
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const arm = (now: number) => {
+  const arm = () => {
     if (timer || held.length === 0) return;
-    const at = Math.min(last + quietMs, held[0].askedAt + maxWaitMs);
-    timer = setTimeout(release, Math.max(0, at - now));
+    const wait = Math.min(burst.remainingMs(), held[0].askedAt + maxWaitMs - now());
+    timer = setTimeout(release, Math.max(0, wait));
     timer.unref?.();
   };
   const release = () => {
     timer = undefined;
-    const now = clock();
-    const quiet = !bursting(now);
-    while (held.length > 0 && (quiet || now - held[0].askedAt >= maxWaitMs)) held.shift()!.go();
-    arm(now);
+    const over = burst.remainingMs() === 0;
+    while (held.length > 0 && (over || now() - held[0].askedAt >= maxWaitMs)) held.shift()!.go();
+    arm();
   };
-  const bursting = (now: number) => gap < quietMs && now - last < quietMs;
   return {
-    arrived() {
-      const now = clock();
-      gap = now - last;
-      last = now;
-    },
+    arrived: () => burst.arrived(),
     async gate(run) {
-      const now = clock();
-      if (!bursting(now)) return run();
+      if (burst.remainingMs() === 0) return run();
       await new Promise<void>((go) => {
-        held.push({ askedAt: now, go });
-        arm(now);
+        held.push({ askedAt: now(), go });
+        arm();
       });
       return run();
     },

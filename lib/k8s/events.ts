@@ -6,6 +6,7 @@
 // issue 11), and a burst of 1,000 of them competed with the user's own `kubectl apply`.
 import { hostname } from "node:os";
 import { K8s, kind, Log } from "pepr";
+import { Burst } from "./burst.ts";
 
 interface ObjectRef {
   apiVersion?: string;
@@ -36,9 +37,7 @@ export interface EventQueueOptions {
 /** Events to send, one at a time; held back while a burst of them is being asked for. */
 export class EventQueue {
   private readonly queue: { event: kind.CoreEvent; at: number }[] = [];
-  private recent: number[] = [];
-  private lastAsk = 0;
-  private burst = false;
+  private readonly burst: Burst;
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private idle: (() => void)[] = [];
@@ -56,6 +55,7 @@ export class EventQueue {
       maxQueued: MAX_QUEUED,
       ...options,
     };
+    this.burst = new Burst({ count: this.o.burstEvents, windowMs: this.o.burstWindowMs, quietMs: this.o.quietMs, now: this.o.now });
   }
 
   get waiting(): number {
@@ -69,10 +69,7 @@ export class EventQueue {
       return;
     }
     this.queue.push({ event, at: now });
-    this.lastAsk = now;
-    this.recent = this.recent.filter((t) => now - t < this.o.burstWindowMs);
-    this.recent.push(now);
-    if (this.recent.length >= this.o.burstEvents) this.burst = true;
+    this.burst.arrived();
     this.kick();
   }
 
@@ -84,14 +81,9 @@ export class EventQueue {
 
   /** How long the head of the queue must still wait (0: send now). */
   private holdFor(): number {
-    if (!this.burst || this.queue.length === 0) return 0;
-    const now = this.o.now();
-    const quiet = this.lastAsk + this.o.quietMs - now;
-    if (quiet <= 0) {
-      this.burst = false;
-      return 0;
-    }
-    return Math.max(0, Math.min(quiet, this.queue[0].at + this.o.maxDeferMs - now));
+    const quiet = this.burst.remainingMs();
+    if (quiet === 0 || this.queue.length === 0) return 0;
+    return Math.max(0, Math.min(quiet, this.queue[0].at + this.o.maxDeferMs - this.o.now()));
   }
 
   private kick(): void {

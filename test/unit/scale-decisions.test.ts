@@ -188,46 +188,48 @@ describe("burstGate: reconciles wait for a bulk apply to end", () => {
     await vi.advanceTimersByTimeAsync(ms - Date.now());
   };
 
-  it("an isolated request runs at once; in a burst, runs wait until it has been quiet for quietMs", async () => {
+  it("isolated requests run at once; in a burst, runs wait until it has been quiet for quietMs", async () => {
     vi.useFakeTimers({ now: 0 });
-    const { arrived, gate } = burstGate(200, 10_000, () => Date.now());
+    const { arrived, gate } = burstGate({ count: 3, windowMs: 1000, quietMs: 500, now: () => Date.now() }, 10_000);
     const started: string[] = [];
     const ask = (name: string) => {
       arrived();
       void gate(async () => void started.push(name));
     };
     ask("alone");
-    await at(1);
-    expect(started).toEqual(["alone"]);
-    await at(1000);
-    ask("a"); // the first of a burst cannot know it is one
-    await at(1010);
-    ask("b");
-    await at(1100);
-    ask("c");
-    await at(1299); // 199 ms after the last
-    expect(started).toEqual(["alone", "a"]);
-    await at(1300);
-    expect(started).toEqual(["alone", "a", "b", "c"]);
+    await at(600);
+    ask("alone too"); // two within the window are no burst yet
+    await at(601);
+    expect(started).toEqual(["alone", "alone too"]);
     await at(5000);
+    ask("a");
+    await at(5010);
+    ask("b"); // the first two of a burst cannot know they are one
+    await at(5020);
+    ask("c");
+    await at(5400);
+    ask("d"); // a pause shorter than quietMs does not end it
+    await at(5899); // 499 ms after the last
+    expect(started).toEqual(["alone", "alone too", "a", "b"]);
+    await at(5900);
+    expect(started).toEqual(["alone", "alone too", "a", "b", "c", "d"]);
+    await at(9000);
     ask("later, alone");
-    await at(5001);
+    await at(9001);
     expect(started.at(-1)).toBe("later, alone");
   });
 
   it("a burst that goes on holds a run for maxWaitMs at most", async () => {
     vi.useFakeTimers({ now: 0 });
-    const { arrived, gate } = burstGate(200, 1000, () => Date.now());
+    const { arrived, gate } = burstGate({ count: 3, windowMs: 1000, quietMs: 200, now: () => Date.now() }, 1000);
     const started: number[] = [];
-    arrived();
     for (let t = 10; t <= 3000; t += 10) {
       await at(t);
       arrived();
       void gate(async () => void started.push(t));
     }
-    // every run asked for at t started at t + 1000 (the burst never paused)
-    expect(started).toContain(10);
-    expect(started).toContain(1990);
+    // every run asked for at t (from the third on) started at t + 1000: the burst never paused
+    expect(started).toEqual(expect.arrayContaining([10, 20, 30, 1990, 2000]));
     expect(started).not.toContain(2010);
   });
 });
