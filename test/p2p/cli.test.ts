@@ -1,6 +1,6 @@
 // Every flag with bad input: one clear line on stderr naming the flag (or the token's source) and
 // the value, exit code 2, no stack trace.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -120,11 +120,15 @@ describe("entangle CLI: --service follows the CRD's rule", () => {
 describe("entangle CLI: the reason it exits is left for Kubernetes", () => {
   it("writes the one-line reason to the termination log (Kubernetes shows it in the pod's status)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "entangle-term-"));
-    const file = join(dir, "termination-log");
-    writeFileSync(file, "");
-    const r = await runCli(["agent", "expose", "--service", "a".repeat(254), "--target", "127.0.0.1:80"], { ...ok, ENTANGLE_TERMINATION_LOG: file });
-    expect(r.code).toBe(2);
-    expect(readFileSync(file, "utf8")).toBe(r.stderr.trim());
+    try {
+      const file = join(dir, "termination-log");
+      writeFileSync(file, "");
+      const r = await runCli(["agent", "expose", "--service", "a".repeat(254), "--target", "127.0.0.1:80"], { ...ok, ENTANGLE_TERMINATION_LOG: file });
+      expect(r.code).toBe(2);
+      expect(readFileSync(file, "utf8")).toBe(r.stderr.trim());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("without a termination log file, exits just the same", async () => {
