@@ -28,11 +28,11 @@ import { openSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createServer, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { firstByteOnce, listen, median, open, waitForPort } from "./bench-lib.ts";
+import { echoStamped, firstByteOnce, listen, median, open, waitForPort } from "./bench-lib.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 2000);
@@ -106,33 +106,6 @@ async function upDown(port: number) {
     down.write("d");
   });
   down.destroy();
-}
-
-/** N echoes on a fresh connection: [wall-clock start ms, round trip ms] each */
-async function echoes(port: number, n: number): Promise<Array<[number, number]>> {
-  const s: Socket = await open(port);
-  const msg = Buffer.alloc(64, 1);
-  const out: Array<[number, number]> = [];
-  s.write("e");
-  let pending: (() => void) | undefined;
-  let got = 0;
-  s.on("data", (d: Buffer) => {
-    got += d.length;
-    if (got >= 64) {
-      got -= 64;
-      pending?.();
-    }
-  });
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((r) => {
-      pending = r;
-      s.write(msg);
-    });
-    out.push([performance.timeOrigin + t0, performance.now() - t0]);
-  }
-  s.destroy();
-  return out;
 }
 
 interface Path {
@@ -256,7 +229,7 @@ async function main() {
       if (signal) for (const { child } of p.procs) child.kill("SIGWINCH");
       if (signal) await new Promise((r) => setTimeout(r, 200));
       const before = p.procs.map(({ child }) => userSys(child.pid!));
-      const e = await echoes(p.port, ECHOES);
+      const [e] = await echoStamped(p.port, [ECHOES], "e");
       const used = p.procs.map(({ child }, i) => userSys(child.pid!).map((t, j) => ((t - before[i][j]) * 1e6) / ECHOES));
       cpu.get(p.name)!.push(used);
       if (signal) for (const { child } of p.procs) child.kill("SIGWINCH");

@@ -88,9 +88,14 @@ export async function echo(port: number, n: number, prefix?: string): Promise<nu
 
 /** As echo(), in phases on the same connection: `counts[i]` round trips in phase i. */
 export async function echoPhases(port: number, counts: number[], prefix?: string): Promise<number[][]> {
+  return (await echoStamped(port, counts, prefix)).map((phase) => phase.map(([, ms]) => ms));
+}
+
+/** As echoPhases(), each round trip as [its wall-clock start (ms since the epoch), its ms]. */
+export async function echoStamped(port: number, counts: number[], prefix?: string): Promise<Array<Array<[number, number]>>> {
   const s = await open(port);
   const msg = Buffer.alloc(64, 1);
-  const phases: number[][] = [];
+  const phases: Array<Array<[number, number]>> = [];
   if (prefix !== undefined) s.write(prefix);
   let pending: (() => void) | undefined;
   let got = 0;
@@ -102,14 +107,14 @@ export async function echoPhases(port: number, counts: number[], prefix?: string
     }
   });
   for (const n of counts) {
-    const times: number[] = [];
+    const times: Array<[number, number]> = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
       await new Promise<void>((r) => {
         pending = r;
         s.write(msg);
       });
-      times.push(performance.now() - t0);
+      times.push([performance.timeOrigin + t0, performance.now() - t0]);
     }
     phases.push(times);
   }
