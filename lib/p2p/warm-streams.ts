@@ -44,6 +44,13 @@ export class WarmStreams<C> {
   /** peers whose refill is scheduled (deferred) but not started yet */
   private readonly scheduled = new Map<string, { ms: number; cancel: () => void }>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /**
+   * each ready stream's expiry timer. A stream that leaves the pool (taken, discarded, dropped)
+   * loses its timer at once: the timer's closure holds the stream, and through it the tunnel's
+   * socket and pipe, which otherwise stayed reachable for WARM_MAX_AGE_MS after the tunnel ended
+   * (~16 KB per new connection; a connect agent at 300 new connections a second held ~150 MB).
+   */
+  private readonly expiries = new Map<Warm<C>, NodeJS.Timeout>();
   private closed = false;
 
   private readonly o: WarmStreamsOptions<C>;
@@ -58,6 +65,7 @@ export class WarmStreams<C> {
     let found: Warm<C> | undefined;
     while (found === undefined && list.length > 0) {
       const w = list.shift()!;
+      this.unexpire(w);
       if (this.usable(peer, w)) found = w;
       else discard(w);
     }
@@ -67,7 +75,10 @@ export class WarmStreams<C> {
 
   /** Forget a peer (it disconnected): its ready streams are closed and not replaced. */
   drop(peer: string): void {
-    for (const w of this.ready.get(peer) ?? []) discard(w);
+    for (const w of this.ready.get(peer) ?? []) {
+      this.unexpire(w);
+      discard(w);
+    }
     this.ready.delete(peer);
     this.scheduled.get(peer)?.cancel();
     this.scheduled.delete(peer);
@@ -76,6 +87,7 @@ export class WarmStreams<C> {
   close(): void {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     for (const peer of [...this.ready.keys()]) this.drop(peer);
   }
 
@@ -148,7 +160,7 @@ export class WarmStreams<C> {
   /** Replace a stream nobody took before it ages out, so even rare clients find one ready. */
   private expireLater(peer: string, w: Warm<C>): void {
     const t = setTimeout(() => {
-      this.timers.delete(t);
+      this.expiries.delete(w);
       const list = this.ready.get(peer);
       const i = list?.indexOf(w) ?? -1;
       if (list === undefined || i < 0) return;
@@ -158,7 +170,12 @@ export class WarmStreams<C> {
       if (alive) this.fill(peer);
     }, this.maxAge());
     t.unref();
-    this.timers.add(t);
+    this.expiries.set(w, t);
+  }
+
+  private unexpire(w: Warm<C>): void {
+    clearTimeout(this.expiries.get(w));
+    this.expiries.delete(w);
   }
 
   private maxAge(): number {

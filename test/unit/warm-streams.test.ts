@@ -118,6 +118,21 @@ describe("warm tunnel streams", () => {
     expect(warm.take("p")?.stream).toBe(opened[1]);
   });
 
+  it("holds no timer for a stream once it left the pool (its tunnel's socket and pipe stay collectable)", async () => {
+    vi.useFakeTimers();
+    const { warm, opened } = pool({ size: 2 });
+    warm.take("p");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(2); // each ready stream's expiry
+    const taken = warm.take("p");
+    expect(taken?.stream).toBe(opened[0]);
+    await vi.advanceTimersByTimeAsync(0);
+    // the one left and its replacement; none for the stream taken
+    expect(vi.getTimerCount()).toBe(2);
+    warm.drop("p");
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it("closes what is ready when a peer is dropped or the pool closes, and warms nothing after close", async () => {
     const { warm, open, opened } = pool();
     warm.take("p");
