@@ -147,4 +147,13 @@ export function firstByteOnce(port: number, send?: string): Promise<void> {
   });
 }
 
+/** "K=V K2=V2" (a benchmark's BENCH_ENV_<LABEL>) -> { K: "V", K2: "V2" } */
+export const envWords = (words = ""): Record<string, string> =>
+  Object.fromEntries(
+    words
+      .split(" ")
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -28,7 +28,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { cpuSeconds, echo, firstByte, firstByteOnce, listen, median, requestRate, waitForPort } from "./bench-lib.ts";
+import { cpuSeconds, echo, envWords, firstByte, firstByteOnce, listen, median, requestRate, waitForPort } from "./bench-lib.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RR = Number(process.env.BENCH_RR ?? 5000);
@@ -74,7 +74,6 @@ interface Build {
 
 async function start(label: string, entry: string, echoPort: number, greetPort: number): Promise<Build> {
   // never the public libp2p bootstrap peers (hack/bench.sh sets the same for bench.ts)
-  const own = (process.env[`BENCH_ENV_${label}`] ?? "").split(" ").filter(Boolean);
   const ownArgs = (process.env[`BENCH_ARGS_${label}`] ?? "").split(" ").filter(Boolean);
   const env = {
     ...process.env,
@@ -85,7 +84,7 @@ async function start(label: string, entry: string, echoPort: number, greetPort: 
   };
   const nodeArgs = (process.env.BENCH_AGENT_ARGS ?? "").split(" ").filter(Boolean);
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const dataEnv = { ...env, ...Object.fromEntries(own.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])) };
+  const dataEnv = { ...env, ...envWords(process.env[`BENCH_ENV_${label}`]) };
   const run = (args: string[], data = false) => {
     // BENCH_AGENT_STDOUT=DIR: a data agent's stdout goes to DIR/LABEL-N.txt
     const out = data && process.env.BENCH_AGENT_STDOUT ? openSync(`${process.env.BENCH_AGENT_STDOUT}/${label}-${children.length}.txt`, "w") : "ignore";

@@ -15,7 +15,10 @@
 // version, node_modules included), that version's tunnel too, for before/after in one run
 // (BENCH_TREE=DIR runs "entangle tunnel" from such a copy instead of this tree).
 // BENCH_PATHS=a,b keeps only paths whose name contains one of those words; BENCH_AGENT_ARGS
-// adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// adds Node options to the data agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof");
+// BENCH_ENV_<LABEL>="K=V ..." sets environment variables for one compare tree's agents (the same
+// tree twice, e.g. BENCH_COMPARE_TREE=arena=. BENCH_ENV_arena="MALLOC_ARENA_MAX=2", compares
+// settings). BENCH_RSS_PHASES=1 prints the relaying processes' RSS after each phase.
 // BENCH_BULK=N: bulk only, paired: every selected path is set up first, then N rounds in
 // alternating order, one upload and one download per path and round, with each path's ratio to
 // ssh -L aes128-gcm in the same round and the relaying processes' CPU seconds per GiB.
@@ -27,7 +30,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
 import { freePort } from "../test/helpers/agents.ts";
-import { cpuSeconds, echoPhases, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
+import { cpuSeconds, echoPhases, envWords, firstByte, firstByteOnce, listen, median, open, requestRate, waitForPort } from "./bench-lib.ts";
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const ROUNDS = 3;
@@ -242,8 +245,8 @@ function rssMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function tunnelPath(name: string, root: string, dataPort: number, greetPort: number): Promise<Path> {
-  const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn" };
+async function tunnelPath(name: string, root: string, dataPort: number, greetPort: number, own: NodeJS.ProcessEnv = {}): Promise<Path> {
+  const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn", ...own };
   const [p2pA, p2pB, a, b] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const node = process.execPath;
   // the bundled agent, as the image runs it (hack/build-agent.ts; bench.sh builds it), else the sources
@@ -281,6 +284,13 @@ async function tunnelPath(name: string, root: string, dataPort: number, greetPor
   return { name, data: a, greet: b, procs: [conn, expose] };
 }
 
+/** BENCH_RSS_PHASES=1: the relaying processes' RSS and peak after each phase (where does the peak come from) */
+function phase(p: Path, name: string) {
+  if (!process.env.BENCH_RSS_PHASES || !p.procs) return;
+  const mib = (f: "VmRSS" | "VmHWM") => p.procs!.map((c) => rssMiB(c.pid!, f).toFixed(0)).join(" + ");
+  process.stderr.write(`  ${p.name} after ${name}: RSS ${mib("VmRSS")}, peak ${mib("VmHWM")} MiB\n`);
+}
+
 async function measure(p: Path) {
   // memory of the relaying processes once set up and carrying a first connection
   await firstByteOnce(p.greet).catch(() => {});
@@ -291,8 +301,10 @@ async function measure(p: Path) {
     up.push(await upload(p.data));
     down.push(await download(p.data));
   }
+  phase(p, "bulk");
   // cold: the first echoes after bulk; warm: on the same connection, after ECHO_WARMUP more
   const [rtt, , rttWarm] = await echoPhases(p.data, [ECHOES, ECHO_WARMUP, ECHOES], "e");
+  phase(p, "echoes");
   const fb = await firstByte(p.greet, CONNECTS);
   // the client speaks first: 'e' selects echo, '!' comes back
   const fr = await firstByte(p.data, CONNECTS, "e!");
@@ -301,13 +313,16 @@ async function measure(p: Path) {
   await firstByte(p.data, WARMUP / 2, "e!");
   const fbWarm = await firstByte(p.greet, CONNECTS);
   const frWarm = await firstByte(p.data, CONNECTS, "e!");
+  phase(p, "new connections");
   // CPU time of the relaying processes per request: robust against other load on the host
   let cpu = cpuSeconds(p.procs);
   const one = await requestRate(p.data, 1, rr);
   const cpu1 = cpuSeconds(p.procs) - cpu;
+  phase(p, "requests, 1 connection");
   cpu = cpuSeconds(p.procs);
   const many = await requestRate(p.data, RR_CONNS, rr);
   const cpuN = cpuSeconds(p.procs) - cpu;
+  phase(p, `requests, ${RR_CONNS} connections`);
   const [rr1, rrN, us1, usN] = [one.rate, many.rate, (cpu1 * 1e6) / one.done, (cpuN * 1e6) / many.done];
   const peak = (p.procs ?? []).map((c) => rssMiB(c.pid!, "VmHWM"));
   const r = {
@@ -376,14 +391,15 @@ async function bulkRounds(paths: Path[], rounds: number) {
     }
   }
   console.log(
-    `\n| path | up / down MiB/s (median of ${rounds}) | vs ssh aes128-gcm up / down (median of per-round ratios) | relays' CPU s per GiB up / down |`,
+    `\n| path | up / down MiB/s (median of ${rounds}) | vs ssh aes128-gcm up / down (median of per-round ratios) | relays' CPU s per GiB up / down | relays' peak RSS MiB |`,
   );
-  console.log("|---|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|");
   for (const [name, rs] of rows) {
     const m = (i: number) => median(rs.map((r) => r[i]));
     const p = paths.find((x) => x.name === name);
     const cpu = p?.procs || p?.cpuPids ? `${m(4).toFixed(2)} / ${m(5).toFixed(2)}` : "-";
-    console.log(`| ${name} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(2)}x / ${m(3).toFixed(2)}x | ${cpu} |`);
+    const peak = p?.procs ? p.procs.map((c) => rssMiB(c.pid!, "VmHWM").toFixed(0)).join(" + ") : "-";
+    console.log(`| ${name} | ${m(0).toFixed(0)} / ${m(1).toFixed(0)} | ${m(2).toFixed(2)}x / ${m(3).toFixed(2)}x | ${cpu} | ${peak} |`);
   }
   console.log(`load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 }
@@ -409,7 +425,7 @@ async function main() {
   for (const entry of (process.env.BENCH_COMPARE_TREE ?? "").split(",").filter(Boolean)) {
     const [label, dir] = entry.includes("=") ? entry.split("=", 2) : ["before", entry];
     const name = `entangle tunnel (${label})`;
-    paths.push([name, () => tunnelPath(name, dir, dataPort, greetPort)]);
+    paths.push([name, () => tunnelPath(name, dir, dataPort, greetPort, envWords(process.env[`BENCH_ENV_${label}`]))]);
   }
   paths.push(["entangle tunnel", () => tunnelPath("entangle tunnel", root, dataPort, greetPort)]);
   const only = (process.env.BENCH_PATHS ?? "").split(",").filter(Boolean);
