@@ -6,6 +6,8 @@
 //     BENCH_ROUNDS=4 BENCH_ECHOES=5000 node hack/bench-echo.ts
 //   node hack/alloc-sample.ts /tmp/x/alloc-PID-*.json 5000     # bytes per echo, by site
 //
+// ALLOC_MINOR=0 leaves out what scavenges collected: what is left was promoted to the old space
+// (or is still live), the garbage that grows the heap between full GCs.
 // As a preload (ALLOC_DIR set) each relaying process writes ALLOC_DIR/alloc-PID-TIME.json. Run
 // on such a file, it prints the total and the top sites: a function's own allocations, with those
 // of the list and stream helpers it called (Uint8ArrayList's sublist, subarray, append ...)
@@ -30,7 +32,11 @@ if (process.env.ALLOC_DIR !== undefined && process.argv[1]?.endsWith("alloc-samp
   process.on("SIGWINCH", () => {
     sampling = !sampling;
     if (sampling)
-      session.post("HeapProfiler.startSampling", { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      session.post("HeapProfiler.startSampling", {
+        samplingInterval: 256,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: process.env.ALLOC_MINOR !== "0",
+      });
     else
       session.post("HeapProfiler.stopSampling", (err, r) => {
         if (err === null) writeFileSync(`${process.env.ALLOC_DIR}/alloc-${process.pid}-${Date.now()}.json`, JSON.stringify(r.profile));

@@ -1,8 +1,13 @@
 // Does an agent's memory grow with the new connections it has carried? Rounds of back-to-back
 // new connections through one tunnel, the agents' RSS and V8 heap after each round.
 //   node hack/conn-rss.ts [ROUNDS=8] [PER_ROUND=2000]
+// CONN_RSS_NODE_ARGS="..." adds Node options to the connect agent, whose stdout then goes to
+// CONN_RSS_OUT (default /tmp/conn-rss-agent.out), e.g. "--trace-gc", or
+// "--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR" with CONN_RSS_SNAPSHOTS=1 (a heap snapshot
+// after each round, then CONN_RSS_SNAPSHOT_WAIT ms, 4000), or "--import ./hack/alloc-sample.ts"
+// with ALLOC_DIR=DIR and CONN_RSS_SIGWINCH=1 (allocation sites over the first round).
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { newToken } from "../lib/p2p/token.ts";
@@ -27,7 +32,10 @@ async function main() {
   const env = { ...process.env, ENTANGLE_NETWORK_TOKEN: newToken(), ENTANGLE_LOG_LEVEL: "warn", ENTANGLE_BOOTSTRAP: "none" };
   const [p2p, local, hA, hB] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const run = (args: string[], node: string[] = []) => {
-    const c = spawn(process.execPath, [...node, bin, ...args], { stdio: ["ignore", "ignore", "inherit"], env });
+    const c = spawn(process.execPath, [...node, bin, ...args], {
+      stdio: ["ignore", node.length ? openSync(process.env.CONN_RSS_OUT ?? "/tmp/conn-rss-agent.out", "w") : "ignore", "inherit"],
+      env,
+    });
     children.push(c);
     return c;
   };
@@ -64,10 +72,11 @@ async function main() {
   await waitForPort(local);
   await new Promise((r) => setTimeout(r, 2000));
   for (let round = 0; round <= ROUNDS; round++) {
+    if (process.env.CONN_RSS_SIGWINCH && (round === 1 || round === 2)) process.kill(conn.pid!, "SIGWINCH");
     const t = round === 0 ? [] : await firstByte(local, PER_ROUND);
     if (process.env.CONN_RSS_SNAPSHOTS) {
       process.kill(conn.pid!, "SIGUSR2");
-      await new Promise((r) => setTimeout(r, 4000));
+      await new Promise((r) => setTimeout(r, Number(process.env.CONN_RSS_SNAPSHOT_WAIT ?? 4000)));
     }
     const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
     console.log(
