@@ -23,15 +23,16 @@ import { keepsRemoteObjects } from "../remote/compat.ts";
 import { appliedCondition, deletionTargets, mergeForRetry, remoteMessage, unreachable } from "../remote/outcome.ts";
 import {
   aheadStatus,
-  appliedRecord,
   deleteClaim,
+  failedRecord,
   leaveReason,
   nextRetryDelay,
   nextStatus,
   orphanedMessage,
+  priorRecord,
   readyChanged,
-  recordedApplied,
   settledEvent,
+  type Sighting,
 } from "../remote/status.ts";
 import { RemoteSnapshot, SNAPSHOT_LIST_LIMIT } from "../remote/snapshot.ts";
 
@@ -211,51 +212,63 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
     for (const error of entry.errors) results.push({ index: entry.index, state: "Failed", message: error });
     results.push(...keptRecords(previous, entry));
     for (const obj of entry.objects) {
-      const ref = { index: entry.index, apiVersion: obj.apiVersion, kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name };
+      const ref: AppliedObject = {
+        index: entry.index,
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        namespace: obj.metadata.namespace,
+        name: obj.metadata.name,
+        state: "Applied",
+      };
+      // the record that says it was applied before, looked up once (priorRecord)
+      const prior = priorRecord(previous, obj);
+      const vouched = prior?.state === "Applied";
+      let sighting: Sighting = { seen: "unknown" };
       if (lostContact) {
-        results.push({ ...ref, state: "Failed", message: lostContact });
+        results.push(failedRecord(ref, lostContact, prior, sighting));
         continue;
       }
       try {
         const missing = await missingKind(client, obj);
         if (missing) {
-          results.push({ ...ref, state: "Failed", message: missing });
+          results.push(failedRecord(ref, missing, prior, { seen: "absent" }));
           continue;
         }
         const desired = withOwner(obj, ownerId(cr));
         const atGeneration = cr.status?.observedGeneration === cr.metadata?.generation;
         // a resync: an object its list shows as applied by us and unchanged needs no read and no write
         // (desired carries our owner annotation); anything else is read again below
-        const record = snapshot && atGeneration ? appliedRecord(previous, obj) : undefined;
-        const seen = record && (await snapshot!.find(client, record));
+        const seen = snapshot && atGeneration && vouched && (await snapshot.find(client, prior!));
         if (seen && holdsAll(seen, desired)) {
-          results.push({ ...ref, namespace: record!.namespace, state: "Applied" });
+          results.push({ ...ref, namespace: prior!.namespace });
           continue;
         }
         let existing: KubernetesObject | undefined;
         try {
-          existing = await readRemote(client, refOf({ ...ref, state: "Applied" }));
+          existing = await readRemote(client, refOf(ref));
         } catch (err) {
           if (!forbidden(err)) throw err;
           const created = await createUnread(client, desired, remoteMessage(err));
-          results.push({ ...ref, namespace: created.metadata?.namespace, state: "Applied" });
+          results.push({ ...ref, namespace: created.metadata?.namespace });
           continue;
         }
-        const refusal = await refuseClaim(cr, previous, obj, existing);
+        const refusal = await refuseClaim(cr, vouched, obj, existing);
         if (refusal) {
-          results.push({ ...ref, state: "Failed", message: refusal });
+          results.push(failedRecord(ref, refusal, prior, { seen: "theirs" }));
           conflicts.push(refusal);
           continue;
         }
+        sighting = existing ? { seen: "ours", namespace: existing.metadata?.namespace } : { seen: "absent" };
         // a resync of an object applied at this generation and unchanged since: nothing to write
-        const current = existing !== undefined && atGeneration && recordedApplied(previous, obj);
+        const current = existing !== undefined && atGeneration && vouched;
         const applied = current && holdsAll(existing, desired) ? existing! : await applyObject(client, desired, existing);
-        results.push({ ...ref, namespace: applied.metadata?.namespace, state: "Applied" });
+        results.push({ ...ref, namespace: applied.metadata?.namespace });
         if (obj.metadata.name === HOLD_AFTER_APPLY) await new Promise(() => {});
       } catch (err) {
         const message = remoteMessage(err);
         if (unreachable(err)) lostContact = `remote unreachable: ${message}`;
-        results.push({ ...ref, state: "Failed", message: lostContact ?? message });
+        // seen absent, then an apply cut short: it may have reached the remote
+        results.push(failedRecord(ref, lostContact ?? message, prior, lostContact && sighting.seen === "absent" ? { seen: "unknown" } : sighting));
       }
     }
   }
@@ -496,9 +509,9 @@ async function releaseFinalizer(cr: Manifests): Promise<void> {
  * Why this CR must not apply `obj`, or undefined: an existing remote object is applied only if
  * it is ours (lib/remote/manifests.ts claimOf), or was left by a Manifests that no longer exists.
  */
-async function refuseClaim(cr: Manifests, previous: AppliedObject[], obj: RemoteObject, existing: KubernetesObject | undefined): Promise<string | undefined> {
+async function refuseClaim(cr: Manifests, recordedByMe: boolean, obj: RemoteObject, existing: KubernetesObject | undefined): Promise<string | undefined> {
   const what = `${obj.kind} ${obj.metadata.namespace ? obj.metadata.namespace + "/" : ""}${obj.metadata.name}`;
-  const claim = claimOf(existing, ownerId(cr), recordedApplied(previous, obj), what);
+  const claim = claimOf(existing, ownerId(cr), recordedByMe, what);
   if (claim.mine) return undefined;
   if (claim.otherCr && !(await manifestsAlive(claim.otherCr))) return undefined;
   return claim.message;

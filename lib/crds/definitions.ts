@@ -193,6 +193,8 @@ const appliedObjects = {
       name: { type: "string" },
       state: { type: "string", enum: ["Applied", "Failed", "Pending"] },
       message: { type: "string" },
+      // a Failed record of an object applied before: it may still be in the remote cluster
+      appliedBefore: { type: "boolean" },
     },
   },
 };

@@ -19,6 +19,12 @@ export interface AppliedObject {
   /** Pending: recorded before its apply (which may or may not have happened: the module may have died in between) */
   state: "Applied" | "Failed" | "Pending";
   message?: string;
+  /**
+   * Failed only: this apply failed, but an earlier one succeeded (or the object was seen carrying
+   * our owner annotation), so it may still be in the remote cluster: pruned, deleted with the CR
+   * and moved by a retarget like an Applied one (only if it carries our annotation).
+   */
+  appliedBefore?: boolean;
 }
 
 /** Where objects were applied: the service and the Secret whose token reaches it (never the token). */

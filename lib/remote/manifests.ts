@@ -73,12 +73,14 @@ export function keptRecords(previous: AppliedObject[] | undefined, entry: Parsed
 }
 
 /**
- * A record of an object that may be in the remote cluster: Applied, or Pending (recorded before
- * its apply, which may have happened before the module died). Prune, deletion and a retarget
- * act on these; a Pending one is deleted only if it carries our owner annotation (claimOf).
+ * A record of an object that may be in the remote cluster: Applied, Pending (recorded before
+ * its apply, which may have happened before the module died), or Failed after an earlier apply
+ * succeeded (appliedBefore: a failed re-apply leaves the object there). Prune, deletion and a
+ * retarget act on these; a Pending or Failed one is deleted only if it carries our owner
+ * annotation (deleteClaim).
  */
 export function mayExist(a: AppliedObject): boolean {
-  return (a.state === "Applied" || a.state === "Pending") && !!a.name;
+  return (a.state === "Applied" || a.state === "Pending" || (a.state === "Failed" && a.appliedBefore === true)) && !!a.name;
 }
 
 /**

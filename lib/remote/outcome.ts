@@ -32,10 +32,13 @@ export function appliedCondition(results: AppliedObject[], conflicts: string[], 
  */
 export function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
   const seen = new Set(now.filter((n) => n.state === "Applied").flatMap(recordKeys));
+  // a failure now that still "may exist" (appliedBefore) replaces one from before: no record piles up
+  const failedAgain = new Set(now.filter((n) => n.state === "Failed" && mayExist(n)).flatMap(recordKeys));
+  const replaced = (p: AppliedObject) => recordKeys(p).some((k) => seen.has(k) || (p.state === "Failed" && failedAgain.has(k)));
   return [
     ...now.filter((n) => n.state === "Applied"),
     // a Pending record stays Pending: its apply may have reached the remote before contact was lost
-    ...(previous ?? []).filter((p) => mayExist(p) && !recordKeys(p).some((k) => seen.has(k))),
+    ...(previous ?? []).filter((p) => mayExist(p) && !replaced(p)),
     ...now.filter((n) => n.state === "Failed"),
   ];
 }

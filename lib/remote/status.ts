@@ -97,7 +97,46 @@ export function recordedApplied(previous: AppliedObject[], obj: RemoteObject): b
 
 /** The record of `obj` applied before (with the namespace the remote put it in), if any. */
 export function appliedRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
-  return previous.find((a) => a.state === "Applied" && a.kind === obj.kind && a.apiVersion === obj.apiVersion && a.name === obj.metadata.name);
+  const prior = priorRecord(previous, obj);
+  return prior?.state === "Applied" ? prior : undefined;
+}
+
+/**
+ * The record that says `obj` was applied before, in one look: its Applied record, else a Failed
+ * one with appliedBefore (a re-apply that failed), else undefined. Only the Applied one vouches
+ * for an object without our owner annotation (claimOf); either keeps a failed re-apply's record
+ * "may exist" (failedRecord).
+ */
+export function priorRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
+  let failed: AppliedObject | undefined;
+  for (const a of previous) {
+    if (a.kind !== obj.kind || a.apiVersion !== obj.apiVersion || a.name !== obj.metadata.name) continue;
+    if (a.state === "Applied") return a;
+    if (a.state === "Failed" && a.appliedBefore) failed ??= a;
+  }
+  return failed;
+}
+
+/**
+ * What a reconcile saw of an object whose apply then failed: nothing there (absent, or its kind is
+ * not served), there and ours (our owner annotation, or an Applied record vouching for it), there
+ * and someone else's, or nothing known (the read failed or was refused).
+ */
+export type Sighting = { seen: "absent" | "theirs" | "unknown" } | { seen: "ours"; namespace?: string };
+
+/**
+ * The Failed record of this reconcile's failed apply. It stays "may exist remotely" (appliedBefore,
+ * with the namespace the object is in) when the object was seen there as ours, or when nothing was
+ * seen and it was applied before (`prior`, priorRecord's): forgotten, it would never be pruned nor
+ * deleted with the CR. Seen absent or someone else's, it is a plain failure. A Pending record alone
+ * (no apply known to have happened) does not make one: an object the remote refuses to read
+ * and to create is not ours to look for later.
+ */
+export function failedRecord(ref: AppliedObject, message: string, prior: AppliedObject | undefined, sighting: Sighting): AppliedObject {
+  const failed: AppliedObject = { ...ref, state: "Failed", message };
+  if (sighting.seen === "ours") return { ...failed, namespace: ref.namespace ?? sighting.namespace ?? prior?.namespace, appliedBefore: true };
+  if (sighting.seen === "unknown" && prior) return { ...failed, namespace: ref.namespace ?? prior.namespace, appliedBefore: true };
+  return failed;
 }
 
 /**

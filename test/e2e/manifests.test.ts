@@ -184,6 +184,33 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     expect(await managedHas("configmap", "kept")).toBe(true);
   });
 
+  it("an applied object whose re-apply fails is still ours: pruned when the spec drops it, deleted with the CR", async () => {
+    // a key the API server refuses (422): the objects stay as first applied, carrying our owner annotation
+    const refused = (name: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}}\ndata: {"not a key!": "x"}\n`;
+    await kc(control, ["apply", "-f", "-"], manifests("reapply", [configMap("re-a"), configMap("re-b")]));
+    await until("re-a, re-b applied", async () => ready(await crStatus("reapply"))?.status === "True", 60_000);
+    await kc(control, ["apply", "-f", "-"], manifests("reapply", [refused("re-a"), refused("re-b"), refused("re-new")]));
+    const failed = await until(
+      "re-applies failed",
+      async () => {
+        const o = await crStatus("reapply");
+        return o.status?.observedGeneration === o.metadata.generation && o.status.applied?.every((a: Any) => a.state === "Failed") && o;
+      },
+      60_000,
+    );
+    // what was applied before keeps where it is; a first apply that failed made nothing to look for
+    expect(failed.status.applied.map((a: Any) => [a.name, a.namespace, a.appliedBefore])).toEqual([
+      ["re-a", "default", true],
+      ["re-b", "default", true],
+      ["re-new", undefined, undefined],
+    ]);
+    expect(failed.status.applied[0].message).toMatch(/not a key!/);
+    await kc(control, ["apply", "-f", "-"], manifests("reapply", [refused("re-b")]));
+    await until("re-a pruned", async () => !(await managedHas("configmap", "re-a")), 30_000);
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "reapply", "-n", "default", "--timeout=60s"]);
+    await until("re-b deleted with the CR", async () => !(await managedHas("configmap", "re-b")), 30_000);
+  });
+
   it("unreachable remote: status says so, the CR stays deletable, and it applies once the remote is back", async () => {
     await proxy!.kill("SIGTERM");
     await kc(control, ["apply", "-f", "-"], manifests("later", [configMap("late")]));
