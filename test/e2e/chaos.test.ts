@@ -176,6 +176,8 @@ afterAll(async () => {
     "chaos-b",
     "chaos-c",
     "chaos-w",
+    "chaos-d1",
+    "chaos-d2",
     "-n",
     "default",
     "--ignore-not-found",
@@ -275,6 +277,33 @@ describe("kill -9 during a Manifests apply", () => {
     await until("w-0, w-3, w-4 deleted", async () => ["w-0", "w-3", "w-4"].every(gone), 60_000);
     expect(history.get("w-5"), "w-5 was never applied").toBeUndefined();
     expect((await getJson(kcfg, ["configmap", "w-theirs", "-n", NS])).metadata.uid).toBe(theirs);
+  }, 420_000);
+
+  it("a Manifests gone without its finalizer is forgotten at its watch event: what it declared no longer keeps another's prune from deleting", async () => {
+    const gone = (n: string) => history.get(n)?.value === undefined;
+    const crs = "manifests.entangle-proxy.kairos.io";
+    // no resync while the test runs (its list would forget chaos-d2 too): only the watch's DELETED
+    // event tells the module that chaos-d2 is gone; chaos-d2's reconcile stops for good after d-hold
+    await moduleDown(CLUSTER);
+    await moduleUp(CLUSTER, { ...moduleEnv, ENTANGLE_RESYNC_SECONDS: "3600", ENTANGLE_TEST_HOLD_AFTER_APPLY: "d-hold" });
+    await kc(kcfg, ["apply", "-f", "-"], manifests("chaos-d1", [configMap("d-x", "v1"), configMap("d-y", "v1")]));
+    await converged("chaos-d1", 2);
+    // a prune: the module lists the Manifests once, and keeps them from the watch from then on
+    await kc(kcfg, ["apply", "-f", "-"], manifests("chaos-d1", [configMap("d-x", "v1")]));
+    await until("d-y pruned", async () => gone("d-y"), 60_000);
+    // chaos-d2 declares d-x too; its finalizer is removed by hand (the held reconcile cannot put it
+    // back) and it is deleted: gone at once, never finalized
+    await kc(kcfg, ["apply", "-f", "-"], manifests("chaos-d2", [configMap("d-hold", "v1"), configMap("d-x", "v1")]));
+    await until("d-hold applied", async () => !gone("d-hold"), 60_000);
+    await kc(kcfg, ["patch", crs, "chaos-d2", "-n", "default", "--type=merge", "-p", '{"metadata":{"finalizers":null}}']);
+    await kc(kcfg, ["delete", crs, "chaos-d2", "-n", "default", "--timeout=30s"]);
+    // chaos-d1 drops d-x, which no Manifests declares any more: pruned
+    await kc(kcfg, ["apply", "-f", "-"], manifests("chaos-d1", [configMap("d-z", "v1")]));
+    await converged("chaos-d1", 1);
+    await until("d-x pruned", async () => gone("d-x"), 60_000);
+    process.kill(Number(readFileSync(join(STATE, "module/pid"), "utf8")), "SIGKILL");
+    await moduleUp(CLUSTER, moduleEnv);
+    await kc(kcfg, ["delete", "configmap", "d-hold", "-n", NS]); // chaos-d2's, left by its deletion without finalizer
   }, 420_000);
 
   it("the API server: after it is back every object is applied exactly once and new CRs are seen", async () => {
