@@ -11,7 +11,7 @@ import { claimOf, declaredBy, holdsAll, keptRecords, ownerId, parseEntries, toPr
 import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
 import { applyObject, createUnread, deleteRemote, kubeClient, listRemote, missingKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
-import { describeObjects, describeTarget, effectiveTarget, retarget, targetOf } from "../remote/targets.ts";
+import { afterAttempt, describeObjects, describeTarget, effectiveTarget, gaveUpMessage, givenUp, retarget, targetOf } from "../remote/targets.ts";
 import { checkTokenSecret, type SecretCheck } from "../k8s/secrets.ts";
 import { emitEvent } from "../k8s/events.ts";
 import { moduleConfig } from "../config.ts";
@@ -294,7 +294,8 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
   const ready = appliedCondition(results, conflicts, target.serviceUUID);
   await status(ready, results);
   reconciled.set(key, cr.metadata!.generation!);
-  if (ready.status !== "True" || formerTargets.length > 0) scheduleRetry(key);
+  // a former target given up (refused MAX_REFUSALS times) waits for a spec change
+  if (ready.status !== "True" || formerTargets.some((f) => !givenUp(f))) scheduleRetry(key);
   else clearRetry(key);
 }
 
@@ -312,7 +313,8 @@ async function sameTokenTarget(
 
 /**
  * Deletes this CR's objects from targets the spec no longer names; returns those that still
- * hold some (retried). The orphan annotation leaves them, as it does on deletion.
+ * hold some (retried, except a target that refused MAX_REFUSALS times in a row: until the spec
+ * changes). The orphan annotation leaves them, as it does on deletion.
  */
 async function clearFormerTargets(cr: Manifests, formers: FormerTarget[]): Promise<FormerTarget[]> {
   if (formers.length === 0) return formers;
@@ -321,14 +323,21 @@ async function clearFormerTargets(cr: Manifests, formers: FormerTarget[]): Promi
       await emitEvent(cr, "Normal", "RemoteObjectsOrphaned", `left ${describeObjects(f.applied)} in ${describeTarget(f)} (orphan annotation)`);
     return [];
   }
+  const specChanged = cr.status?.observedGeneration !== cr.metadata?.generation;
   const remaining: FormerTarget[] = [];
   for (const former of formers) {
-    const { deleted, left, problem } = await deleteFromTarget(cr, former, former.applied);
-    if (deleted.length > 0) await emitEvent(cr, "Normal", "FormerTargetCleared", `deleted ${describeObjects(deleted)} from ${describeTarget(former)}`);
-    if (left.length === 0) continue;
-    const still: FormerTarget = { serviceUUID: former.serviceUUID, secretRef: former.secretRef, applied: left, message: problem };
-    if (problem !== former.message)
-      await emitEvent(cr, "Warning", "RemoteObjectsLeft", `${describeObjects(left)} left in ${describeTarget(former)}: ${problem}; retrying`);
+    if (givenUp(former) && !specChanged) {
+      remaining.push(former);
+      continue;
+    }
+    const outcome = await deleteFromTarget(cr, former, former.applied);
+    if (outcome.deleted.length > 0)
+      await emitEvent(cr, "Normal", "FormerTargetCleared", `deleted ${describeObjects(outcome.deleted)} from ${describeTarget(former)}`);
+    const still = afterAttempt(former, outcome.left, outcome, specChanged);
+    if (!still) continue;
+    if (givenUp(still)) await emitEvent(cr, "Warning", "DeleteRefused", gaveUpMessage(still));
+    else if (outcome.problem !== former.message)
+      await emitEvent(cr, "Warning", "RemoteObjectsLeft", `${describeObjects(still.applied)} left in ${describeTarget(former)}: ${outcome.problem}; retrying`);
     remaining.push(still);
   }
   return remaining;
@@ -339,23 +348,26 @@ interface Deletion {
   /** records that could not be deleted (retried), and why */
   left: AppliedObject[];
   problem?: string;
+  /** every record left is there because the remote refused (403) to let us read or delete it */
+  refused: boolean;
 }
 
 /** Deletes recorded objects from one target, last applied first, skipping what another CR claims or declares. */
 async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records: AppliedObject[]): Promise<Deletion> {
   const secret = await tokenSecret(cr.metadata!.namespace!, target.secretRef);
-  if (!secret.ok) return { deleted: [], left: records, problem: secret.message };
+  if (!secret.ok) return { deleted: [], left: records, problem: secret.message, refused: false };
   let client: KubernetesObjectApi;
   try {
     client = await remoteClient(secret.token, target.serviceUUID);
   } catch (err) {
-    return { deleted: [], left: records, problem: `remote unreachable: ${apiMessage(err)}` };
+    return { deleted: [], left: records, problem: `remote unreachable: ${apiMessage(err)}`, refused: false };
   }
   const othersDeclare = await declaredByOthers(cr, target.serviceUUID);
   const deleted: AppliedObject[] = [];
   const left: AppliedObject[] = [];
   let problem: string | undefined;
   let lost = false;
+  let refused = true;
   for (const a of [...records].reverse()) {
     if (lost) {
       left.unshift(a);
@@ -366,11 +378,12 @@ async function deleteFromTarget(cr: Manifests, target: ManifestsTarget, records:
     } catch (err) {
       if (notFound(err)) continue;
       lost = unreachable(err);
+      refused &&= forbidden(err);
       problem = lost ? `remote unreachable: ${remoteMessage(err)}` : remoteMessage(err);
       left.unshift(a);
     }
   }
-  return { deleted, left, problem };
+  return { deleted, left, problem, refused: refused && left.length > 0 };
 }
 
 async function writeStatus(
@@ -421,7 +434,7 @@ async function finalizeManifests(cr: Manifests): Promise<void> {
     try {
       outcome = await deleteFromTarget(cr, target, target.applied);
     } catch (err) {
-      outcome = { deleted: [], left: target.applied, problem: apiMessage(err) };
+      outcome = { deleted: [], left: target.applied, problem: apiMessage(err), refused: false };
     }
     if (outcome.left.length === 0) continue;
     // never block deletion forever: say loudly what was left behind, and where

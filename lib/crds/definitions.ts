@@ -233,7 +233,7 @@ export const manifestsCrd = crd(
             items: {
               type: "object",
               required: ["serviceUUID", "secretRef"],
-              properties: { ...manifestsTarget, applied: appliedObjects, message: { type: "string" } },
+              properties: { ...manifestsTarget, applied: appliedObjects, message: { type: "string" }, refusals: { type: "integer" } },
             },
           },
         },

@@ -38,6 +38,8 @@ export interface FormerTarget extends ManifestsTarget {
   applied: AppliedObject[];
   /** why they could not be deleted yet */
   message?: string;
+  /** attempts in a row that the remote refused (403): at MAX_REFUSALS it is no longer retried until the spec changes */
+  refusals?: number;
 }
 
 export interface ManifestsStatus {

@@ -62,17 +62,61 @@ export function describeObjects(records: AppliedObject[]): string {
   return records.map((a) => `${a.kind} ${a.namespace ? a.namespace + "/" : ""}${a.name}`).join(", ");
 }
 
-/** The condition that says whether former targets still hold objects of this CR. */
+/**
+ * Attempts in a row after which a former target that refuses (403) to let us read or delete what
+ * we left there is no longer retried: RBAC does not change by itself. An unreachable target, or a
+ * missing Secret, is retried for ever (the remote may come back, the Secret be fixed); a refused
+ * one until the spec changes, and once more when the CR is deleted (then, as for an unreachable
+ * one, the finalizer says what it left and lets go).
+ */
+export const MAX_REFUSALS = 5;
+
+/** Whether a former target is no longer retried: refused MAX_REFUSALS times in a row. */
+export function givenUp(f: FormerTarget): boolean {
+  return (f.refusals ?? 0) >= MAX_REFUSALS;
+}
+
+/**
+ * The former target after an attempt that left `left` there (undefined: nothing left). Refusals in
+ * a row are counted when the remote refused every delete (`refused`), from 1 again after a spec
+ * change, and forgotten after any other outcome.
+ */
+export function afterAttempt(
+  former: FormerTarget,
+  left: AppliedObject[],
+  outcome: { problem?: string; refused: boolean },
+  specChanged: boolean,
+): FormerTarget | undefined {
+  if (left.length === 0) return undefined;
+  const still: FormerTarget = { serviceUUID: former.serviceUUID, secretRef: former.secretRef, applied: left, message: outcome.problem };
+  if (outcome.refused) still.refusals = (specChanged ? 0 : (former.refusals ?? 0)) + 1;
+  return still;
+}
+
+const RETRY_HINT =
+  "grant get and delete on them there and change the Manifests' spec to retry, or annotate the Manifests entangle-proxy.kairos.io/orphan=true to leave them";
+
+/** The Warning when a former target is given up (givenUp): what is left where, the refusal, what to do. */
+export function gaveUpMessage(f: FormerTarget): string {
+  return `${describeObjects(f.applied)} left in ${describeTarget(f)}: ${f.message}; refused ${f.refusals} times in a row, no longer retried (${RETRY_HINT})`;
+}
+
+/** The condition that says whether former targets still hold objects of this CR (DeleteRefused: none of them is retried). */
 export function formerTargetsCondition(formers: FormerTarget[]): { type: string; status: "True" | "False"; reason: string; message: string } {
   if (formers.length === 0) return { type: "FormerTargetsCleared", status: "True", reason: "Deleted", message: "no objects left in a former target" };
+  const stopped = formers.every(givenUp);
   return {
     type: "FormerTargetsCleared",
     status: "False",
-    reason: "DeletePending",
+    reason: stopped ? "DeleteRefused" : "DeletePending",
     message: formers
-      .map((f) => `${describeObjects(f.applied)} left in ${describeTarget(f)}${f.message ? `: ${f.message}` : ""}`)
+      .map(
+        (f) =>
+          `${describeObjects(f.applied)} left in ${describeTarget(f)}${f.message ? `: ${f.message}` : ""}` +
+          (givenUp(f) ? `; refused ${f.refusals} times in a row, no longer retried` : ""),
+      )
       .join("; ")
-      .concat("; retrying (annotate the Manifests entangle-proxy.kairos.io/orphan=true to leave them)"),
+      .concat(stopped ? `; ${RETRY_HINT}` : "; retrying (annotate the Manifests entangle-proxy.kairos.io/orphan=true to leave them)"),
   };
 }
 

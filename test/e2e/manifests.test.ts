@@ -211,6 +211,65 @@ describe("Manifests across two clusters", { timeout: 180_000 }, () => {
     await until("re-b deleted with the CR", async () => !(await managedHas("configmap", "re-b")), 30_000);
   });
 
+  it("a former target that refuses (403) to let us read what we left there: given up after 5 attempts, with a condition and an Event; the CR's deletion is not held up", async () => {
+    // foo-r impersonates entangle-r, who may edit namespace target-r until its binding goes
+    await kc(managed, ["create", "namespace", "target-r"]);
+    await kc(managed, ["create", "rolebinding", "entangle-r", "--clusterrole=edit", "--user=entangle-r", "-n", "target-r"]);
+    const proxyR = startApiProxy(token, "foo-r", ["--as", "entangle-r"]);
+    await proxyR.waitMsg("agent started", 60_000);
+    const inR = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: refused, namespace: target-r}\n";
+    await kc(control, ["apply", "-f", "-"], manifests("refusal", [inR]).replace('"serviceUUID":"foo"', '"serviceUUID":"foo-r"'));
+    await until("applied through foo-r", async () => ready(await crStatus("refusal"))?.status === "True", 60_000);
+    await kc(managed, ["delete", "rolebinding", "entangle-r", "-n", "target-r"]);
+    const canGet = ["auth", "can-i", "get", "configmaps", "-n", "target-r", "--as", "entangle-r"];
+    await until("entangle-r may no longer read target-r", async () => (await kubectl(managed, canGet)).stdout.trim() === "no", 30_000);
+    // the spec moves to foo: what foo-r holds is to be deleted there, which now refuses every read
+    await kc(control, ["apply", "-f", "-"], manifests("refusal", [configMap("refusal-now")]));
+    const stopped = await until(
+      "DeleteRefused",
+      async () => {
+        const o = await crStatus("refusal");
+        return o.status?.conditions?.find((x: Any) => x.type === "FormerTargetsCleared")?.reason === "DeleteRefused" && o;
+      },
+      90_000,
+    );
+    const cond = stopped.status.conditions.find((x: Any) => x.type === "FormerTargetsCleared");
+    expect(cond).toMatchObject({
+      status: "False",
+      message: expect.stringMatching(
+        /^ConfigMap target-r\/refused left in service foo-r .*forbidden.*; refused 5 times in a row, no longer retried; grant get and delete/,
+      ),
+    });
+    expect(stopped.status.formerTargets).toEqual([expect.objectContaining({ serviceUUID: "foo-r", refusals: 5 })]);
+    expect(ready(stopped)?.status).toBe("True");
+    const uid = stopped.metadata.uid;
+    const events = async (reason: string) =>
+      (await getJson(control, ["events", "-n", "default", "--field-selector", `involvedObject.uid=${uid},reason=${reason}`])).items as Any[];
+    const refusedEvents = await until("DeleteRefused event", async () => (await events("DeleteRefused")).length > 0 && events("DeleteRefused"));
+    expect(refusedEvents[0]).toMatchObject({
+      type: "Warning",
+      message: expect.stringMatching(/^ConfigMap target-r\/refused left in service foo-r .*forbidden/),
+    });
+    // no more attempts: two resyncs later, the same single Event and refusal count
+    await new Promise((r) => setTimeout(r, 7_000));
+    expect((await events("DeleteRefused")).map((e) => e.count ?? 1)).toEqual([1]);
+    expect((await crStatus("refusal")).status.formerTargets[0].refusals).toBe(5);
+    // deleting the CR: one more try there, then a Warning names what was left, and the CR goes
+    await kc(control, ["delete", "manifests.entangle-proxy.kairos.io", "refusal", "-n", "default", "--timeout=60s"]);
+    const orphaned = await until(
+      "RemoteObjectsOrphaned event",
+      async () => (await events("RemoteObjectsOrphaned")).length > 0 && events("RemoteObjectsOrphaned"),
+    );
+    expect(orphaned[0]).toMatchObject({
+      type: "Warning",
+      message: expect.stringMatching(/^could not delete ConfigMap target-r\/refused from service foo-r .*forbidden/),
+    });
+    expect(await kubectl(managed, ["get", "configmap", "refused", "-n", "target-r"])).toMatchObject({ code: 0 });
+    expect(await managedHas("configmap", "refusal-now")).toBe(false);
+    await kc(managed, ["delete", "namespace", "target-r", "--wait=false"]);
+    await proxyR.kill();
+  });
+
   it("unreachable remote: status says so, the CR stays deletable, and it applies once the remote is back", async () => {
     await proxy!.kill("SIGTERM");
     await kc(control, ["apply", "-f", "-"], manifests("later", [configMap("late")]));
