@@ -18,6 +18,7 @@ import { pathOf, type Metrics } from "./metrics.ts";
 import { formatHostPort, type HostPort } from "./addr.ts";
 import { WARM_MAX_AGE_MS, WarmStreams, type Warm } from "./warm-streams.ts";
 import type { Logger } from "./log.ts";
+import { withDeadline } from "./deadline.ts";
 import { MOVE_ANSWER_MS, MoveAnswer, moveTunnel, newTunnelId, parseMove, TUNNEL_ID_BYTES, TUNNEL_MOVE_PROTOCOL, type OpenTunnels } from "./tunnel-move.ts";
 
 /** As 1.1.0, and a tunnel id follows the tag: the tunnel may move to a better connection. */
@@ -126,7 +127,7 @@ export async function serveMove(o: TunnelOptions, stream: Stream, conn: Connecti
       o.cutOff(conn, "tunnel move refused: peer has not proved membership");
       return void stream.abort(new Error("not a member"));
     }
-    const { head, rest } = await readHead(stream, TUNNEL_ID_BYTES, AbortSignal.timeout(OPEN_TIMEOUT_MS));
+    const { head, rest } = await readHead(stream, TUNNEL_ID_BYTES, OPEN_TIMEOUT_MS);
     const req = parseMove(head);
     const t = "id" in req ? o.open?.get(peer, req.id) : undefined;
     if (t === undefined || !t.pipe.open) {
@@ -236,7 +237,7 @@ export function pickConnection(conns: Connection[]): Connection | undefined {
 /** The tunnel streams a connect side keeps ready, over the connection a new tunnel would use. */
 export function warmStreams(node: Libp2p): WarmStreams<Connection> {
   return new WarmStreams<Connection>({
-    open: (peer) => negotiate(node, peer, AbortSignal.timeout(OPEN_TIMEOUT_MS)),
+    open: (peer) => withDeadline(OPEN_TIMEOUT_MS, (signal) => negotiate(node, peer, signal)),
     current: (peer, conn) => pickConnection(node.getConnections(peerId(peer))) === conn,
   });
 }
@@ -283,8 +284,7 @@ async function openTunnel(o: TunnelOptions, peer: string, early: EarlyBytes): Pr
       // the ready stream went stale (e.g. the provider restarted): a fresh one decides
     }
   }
-  const signal = AbortSignal.timeout(OPEN_TIMEOUT_MS);
-  return requestService(o, await negotiate(o.node, peer, signal), early, signal);
+  return withDeadline(OPEN_TIMEOUT_MS, async (signal) => requestService(o, await negotiate(o.node, peer, signal), early, signal));
 }
 
 /**
