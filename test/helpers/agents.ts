@@ -42,9 +42,21 @@ export class AgentProcess {
     const found = this.lines.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for log line; last lines:\n${this.stderr.slice(-10).join("\n")}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for log line${this.exitNote()}; last lines:\n${this.lastStderr()}`)), timeoutMs);
       this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
     });
+  }
+
+  /** The end of stderr, for a failure's message: an agent that died shows more (an uncaught error's message and stack). */
+  lastStderr(): string {
+    const dead = this.child.exitCode !== null || this.child.signalCode !== null;
+    return this.stderr.slice(dead ? -40 : -10).join("\n");
+  }
+
+  private exitNote(): string {
+    if (this.child.exitCode !== null) return ` (the agent exited with code ${this.child.exitCode})`;
+    if (this.child.signalCode !== null) return ` (the agent was killed by ${this.child.signalCode})`;
+    return "";
   }
 
   waitMsg(msg: string, timeoutMs?: number): Promise<LogLine> {
