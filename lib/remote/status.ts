@@ -90,17 +90,6 @@ export function nextRetryDelay(previous: number | undefined): number {
   return Math.min((previous ?? 1_000) * 2, 30_000);
 }
 
-/** Whether this CR recorded `obj` as applied (an object it made before the owner annotation existed). */
-export function recordedApplied(previous: AppliedObject[], obj: RemoteObject): boolean {
-  return appliedRecord(previous, obj) !== undefined;
-}
-
-/** The record of `obj` applied before (with the namespace the remote put it in), if any. */
-export function appliedRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
-  const prior = priorRecord(previous, obj);
-  return prior?.state === "Applied" ? prior : undefined;
-}
-
 /**
  * The record that says `obj` was applied before, in one look: its Applied record, else a Failed
  * one with appliedBefore (a re-apply that failed), else undefined. Only the Applied one vouches

@@ -2,7 +2,7 @@
 // reconcile writes and when it writes none, Ready changes, retry delays, what prune and
 // finalize leave in place and the orphan warning.
 import { describe, expect, it } from "vitest";
-import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, recordedApplied, settledEvent } from "../../lib/remote/status.ts";
+import { leaveReason, nextRetryDelay, nextStatus, orphanedMessage, readyChanged, priorRecord, settledEvent } from "../../lib/remote/status.ts";
 import type { ManifestsStatus } from "../../lib/crds/index.ts";
 import { appliedConfigMap } from "../helpers/applied.ts";
 import type { FormerTarget } from "../../lib/crds/manifests.ts";
@@ -83,14 +83,15 @@ describe("small decisions", () => {
     ]);
   });
 
-  it("recordedApplied: same apiVersion, kind and name, state Applied", () => {
+  it("priorRecord: same apiVersion, kind and name, state Applied", () => {
     const obj = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a" } };
-    expect(recordedApplied([cm("a")], obj)).toBe(true);
-    expect(recordedApplied([cm("a", "Failed")], obj)).toBe(false);
-    expect(recordedApplied([{ ...cm("a"), kind: "Secret" }], obj)).toBe(false);
-    expect(recordedApplied([{ ...cm("a"), apiVersion: "v2" }], obj)).toBe(false);
-    expect(recordedApplied([cm("b")], obj)).toBe(false);
-    expect(recordedApplied([], obj)).toBe(false);
+    const applied = (previous: ReturnType<typeof cm>[]) => priorRecord(previous, obj)?.state === "Applied";
+    expect(applied([cm("a")])).toBe(true);
+    expect(applied([cm("a", "Failed")])).toBe(false);
+    expect(applied([{ ...cm("a"), kind: "Secret" }])).toBe(false);
+    expect(applied([{ ...cm("a"), apiVersion: "v2" }])).toBe(false);
+    expect(applied([cm("b")])).toBe(false);
+    expect(applied([])).toBe(false);
   });
 
   it("leaveReason: another owner's message, else still declared by another CR, else delete", () => {
