@@ -1,4 +1,4 @@
-// In-memory libp2p streams for protocol tests: no processes, no sockets. A yamux pair over a
+// In-memory libp2p streams for protocol tests: no processes, no sockets (but tcpConnection). A yamux pair over a
 // mock connection behaves like two peers' muxers (flow control, half-close, reset).
 import { afterEach } from "vitest";
 import { yamux } from "@chainsafe/libp2p-yamux";
@@ -10,6 +10,8 @@ import { multiaddr } from "@multiformats/multiaddr";
 import type { Connection, MessageStream, MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
 import { noiseAesGcm } from "../../lib/p2p/encryption.ts";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
+import { createServer, connect, type Socket } from "node:net";
+import { toMultiaddrConnection } from "../../node_modules/@libp2p/tcp/dist/src/socket-to-conn.js";
 
 export interface StreamPair {
   /** the dialer's end */
@@ -115,4 +117,29 @@ export async function noisePair(
     noiseAesGcm()(components(kb) as never).secureInbound(cb, { skipStreamMuxerNegotiation: true }),
   ]);
   return { a: sa.connection, b: sb.connection, transportA: ca, transportB: cb };
+}
+
+/**
+ * @libp2p/tcp's connection over a real loopback socket (its patched write path), with the far end's
+ * socket; close() ends all of it.
+ */
+export async function tcpConnection(): Promise<{ socket: Socket; server: Socket; conn: MultiaddrConnection; close(): void }> {
+  let server!: Socket;
+  const listener = createServer((s) => (server = s));
+  await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+  const port = (listener.address() as { port: number }).port;
+  const socket = connect({ port, host: "127.0.0.1" });
+  await new Promise((r) => socket.once("connect", r));
+  const conn = toMultiaddrConnection({
+    socket,
+    remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/${port}`),
+    direction: "outbound",
+    log: defaultLogger().forComponent("test"),
+  }) as MultiaddrConnection;
+  const close = () => {
+    conn.abort(new Error("done"));
+    server.destroy();
+    listener.close();
+  };
+  return { socket, server, conn, close };
 }

@@ -9,19 +9,15 @@
 //    and a frame of a few bytes)
 //  - TCP: a multi-frame message goes to the socket at once (one writev), not one frame per 'drain'
 //  - Noise: a frame that spans two reads is decrypted without copying it first
-import { createServer, connect, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
-import { defaultLogger } from "@libp2p/logger";
 import { multiaddrConnectionPair } from "@libp2p/utils";
-import { multiaddr } from "@multiformats/multiaddr";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { Uint8ArrayList } from "uint8arraylist";
 import type { MultiaddrConnection, Stream, StreamMuxer } from "@libp2p/interface";
 // not exported by the package: the class the TCP transport wraps every socket in
-import { toMultiaddrConnection } from "../../node_modules/@libp2p/tcp/dist/src/socket-to-conn.js";
 import { aesGcmCrypto } from "../../lib/p2p/encryption.ts";
 import { YAMUX_OPTIONS } from "../../lib/p2p/node.ts";
-import { noisePair, pump } from "../helpers/streams.ts";
+import { noisePair, pump, tcpConnection } from "../helpers/streams.ts";
 
 const turn = () => new Promise((r) => setImmediate(r));
 const settle = async (n = 5) => {
@@ -162,19 +158,8 @@ describe("Noise bulk frames", () => {
 
 describe("TCP writes", () => {
   it("a message of many frames goes to the socket at once: nothing is held back for a 'drain'", async () => {
-    let server!: Socket;
-    const listener = createServer((s) => (server = s));
-    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
-    const port = (listener.address() as { port: number }).port;
-    const socket = connect({ port, host: "127.0.0.1" });
-    await new Promise((r) => socket.once("connect", r));
+    const { socket, server, conn, close } = await tcpConnection();
     server.pause(); // nothing is read: the socket's buffer fills
-    const conn = toMultiaddrConnection({
-      socket,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/${port}`),
-      direction: "outbound",
-      log: defaultLogger().forComponent("test"),
-    }) as MultiaddrConnection;
     const writes = vi.spyOn(socket, "write");
     const frames = new Uint8ArrayList(...Array.from({ length: 16 }, () => new Uint8Array(65537)));
     conn.send(frames as never); // (another copy of uint8arraylist than @libp2p/interface types)
@@ -182,8 +167,6 @@ describe("TCP writes", () => {
     // connection's queue for 'drain' (then one frame per 'drain' again)
     expect(writes.mock.calls.length).toBe(16);
     expect(conn.writeBufferLength).toBe(0);
-    conn.abort(new Error("done"));
-    server.destroy();
-    listener.close();
+    close();
   });
 });

@@ -13,13 +13,10 @@
 //  - TCP: one piece is written as it is (no cork, no iterator)
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { AbstractMessageStream, LengthPrefixedDecoder, type SendResult } from "@libp2p/utils";
-import { toMultiaddrConnection } from "../../node_modules/@libp2p/tcp/dist/src/socket-to-conn.js";
 import { defaultLogger } from "@libp2p/logger";
-import { multiaddr } from "@multiformats/multiaddr";
 import { Uint8ArrayList as RootList } from "uint8arraylist";
 import type { MultiaddrConnection } from "@libp2p/interface";
-import { createServer, connect, type Socket } from "node:net";
-import { noisePair, yamuxPair } from "../helpers/streams.ts";
+import { noisePair, tcpConnection, yamuxPair } from "../helpers/streams.ts";
 
 const turn = () => new Promise((r) => setImmediate(r));
 const settle = async () => {
@@ -184,18 +181,7 @@ describe("Noise messages", () => {
 
 describe("TCP writes", () => {
   it("one piece is written as it is: no cork", async () => {
-    let server!: Socket;
-    const listener = createServer((s) => (server = s));
-    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
-    const port = (listener.address() as { port: number }).port;
-    const socket = connect({ port, host: "127.0.0.1" });
-    await new Promise((r) => socket.once("connect", r));
-    const conn = toMultiaddrConnection({
-      socket,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/${port}`),
-      direction: "outbound",
-      log: defaultLogger().forComponent("test"),
-    }) as MultiaddrConnection;
+    const { socket, conn, close } = await tcpConnection();
     const writes = vi.spyOn(socket, "write");
     const cork = vi.spyOn(socket, "cork");
     const piece = new Uint8Array(76);
@@ -206,8 +192,6 @@ describe("TCP writes", () => {
     // two pieces: one writev
     conn.send(new RootList(new Uint8Array(3), new Uint8Array(4)) as never);
     expect(cork).toHaveBeenCalledTimes(1);
-    conn.abort(new Error("done"));
-    server.destroy();
-    listener.close();
+    close();
   });
 });
