@@ -14,7 +14,8 @@
 // CPU µs per request over one connection; BENCH_PERF=DIR records both agents with `perf record`
 // (cpu-clock, BENCH_PERF_HZ samples per second, 2000) and BENCH_STRACE=DIR counts their system
 // calls, both over the first round's one-connection run (with BENCH_ONLY_CONNECTS, over its new
-// connections). BENCH_CONNECTS (100) new connections per round are timed; the last column is both
+// connections; BENCH_TRACE_ROUND=N records round N+1 instead, e.g. a warm one). BENCH_CONNECTS
+// (100) new connections per round are timed; the last column is both
 // data agents' CPU µs per new connection over the first-reply run, clients back to back
 // (BENCH_PER_AGENT=1 prints it per agent, with its read and write system calls per connection:
 // /proc/PID/io's syscr and syscw, which count eventfd wake-ups too). BENCH_ONLY_CONNECTS=1 skips
@@ -35,6 +36,8 @@ const RR = Number(process.env.BENCH_RR ?? 5000);
 const CONNS = Number(process.env.BENCH_RR_CONNS ?? 50);
 const ECHOES = Number(process.env.BENCH_ECHOES ?? 1000);
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 100);
+/** the round BENCH_PERF and BENCH_STRACE record (0: the first; a later one is warm) */
+const TRACE_ROUND = Number(process.env.BENCH_TRACE_ROUND ?? 0);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -129,7 +132,7 @@ async function main() {
       const threads = threadTicks(b.procs);
       // BENCH_STRACE=DIR: system calls of both agents over the one-connection run, first round
       const tracers: ChildProcess[] =
-        process.env.BENCH_STRACE && round === 0
+        process.env.BENCH_STRACE && round === TRACE_ROUND
           ? b.procs.map((c, i) =>
               spawn("strace", ["-c", "-f", "-p", String(c.pid), "-o", `${process.env.BENCH_STRACE}/${b.label}-${i ? "expose" : "connect"}.txt`], {
                 stdio: "ignore",
@@ -139,7 +142,7 @@ async function main() {
       // BENCH_PERF=DIR: `perf record` (cpu-clock, call graphs) of both agents over the same run;
       // add "--perf-basic-prof" to BENCH_AGENT_ARGS for JavaScript frames (the agents then leave
       // /tmp/perf-PID.map and isolate-*-v8.log files in the working directory: remove them after)
-      if (process.env.BENCH_PERF && round === 0)
+      if (process.env.BENCH_PERF && round === TRACE_ROUND)
         for (const [i, c] of b.procs.entries())
           tracers.push(
             spawn(
