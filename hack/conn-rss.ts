@@ -6,6 +6,7 @@
 // "--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=DIR" with CONN_RSS_SNAPSHOTS=1 (a heap snapshot
 // after each round, then CONN_RSS_SNAPSHOT_WAIT ms, 4000), or "--import ./hack/alloc-sample.ts"
 // with ALLOC_DIR=DIR and CONN_RSS_SIGWINCH=1 (allocation sites over the first round).
+// CONN_RSS_BIN=PATH/entangle.mjs runs another bundle (default dist/agent's).
 import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -16,7 +17,7 @@ import { firstByte, listen, median, waitForPort } from "./bench-lib.ts";
 
 const [ROUNDS, PER_ROUND] = [Number(process.argv[2] ?? 8), Number(process.argv[3] ?? 2000)];
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = `${root}dist/agent/entangle.mjs`;
+const bin = process.env.CONN_RSS_BIN ?? `${root}dist/agent/entangle.mjs`;
 const children: ChildProcess[] = [];
 const greeter = createServer({ noDelay: true }, (s) => (s.on("error", () => {}), s.end("!")));
 
