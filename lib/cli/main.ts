@@ -98,6 +98,9 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode, 
   const p2pAnnounce = opts.p2pAnnounce.map((a) => toAnnounceMultiaddr(a));
   const healthListen = opts.healthListen !== undefined ? parseHostPort(opts.healthListen, "--health-listen", true) : undefined;
   const log = createLogger(`entangle-${name}`);
+  // A promise rejected with nobody to hear it (a bug in our code or a library's, e.g. in a stream
+  // handler) would, by Node's default, end the process and every tunnel in it: say so and go on.
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection (a bug: please report it); the agent goes on"));
   const agent = new Agent({
     role,
     token,
