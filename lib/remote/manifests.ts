@@ -68,8 +68,8 @@ export function objectKey(o: { apiVersion?: string; kind?: string; namespace?: s
  */
 export function keptRecords(previous: AppliedObject[] | undefined, entry: ParsedEntry): AppliedObject[] {
   if (entry.errors.length === 0) return [];
-  const now = new Set(entry.objects.map((o) => `${o.apiVersion}/${o.kind}/${o.metadata.name}`));
-  return (previous ?? []).filter((a) => a.index === entry.index && mayExist(a) && !now.has(`${a.apiVersion}/${a.kind}/${a.name}`));
+  const now = new Set(entry.objects.map((o) => placeKey(idOf(o))));
+  return (previous ?? []).filter((a) => a.index === entry.index && mayExist(a) && !now.has(placeKey(a)));
 }
 
 /**
@@ -83,13 +83,40 @@ export function mayExist(a: AppliedObject): boolean {
   return (a.state === "Applied" || a.state === "Pending" || (a.state === "Failed" && a.appliedBefore === true)) && !!a.name;
 }
 
+/** What names a remote object: a record of it, or a spec object (idOf). */
+export interface ObjectId {
+  apiVersion?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
 /**
- * The keys a record or spec object may be known by: an unset namespace also matches "default",
- * where the remote client puts a namespaced object without one (the record of its apply names
- * "default", a Pending or Failed record of the spec object names none).
+ * Where the remote client puts a namespaced object without metadata.namespace: its default
+ * namespace, "default" (lib/remote/client.ts builds it without a kubeconfig context), whatever
+ * the Manifests' own namespace.
  */
-export function recordKeys(o: { apiVersion?: string; kind?: string; namespace?: string; name?: string }): string[] {
-  return o.namespace === undefined ? [objectKey(o), objectKey({ ...o, namespace: "default" })] : [objectKey(o)];
+export const DEFAULT_NAMESPACE = "default";
+
+/**
+ * The one rule by which records and spec objects name the same remote object: apiVersion, kind,
+ * name and namespace as applied, an unset namespace being DEFAULT_NAMESPACE. A record without a
+ * namespace is a spec object's without one (Pending, or Failed before any apply) or a
+ * cluster-scoped object's (the API server's answer names none); both are the object without a
+ * namespace, so it never stands for (vouches for, keeps or prunes) one in another namespace.
+ * (A cluster-scoped object's YAML that names a namespace other than DEFAULT_NAMESPACE is not
+ * matched to its record: the rule knows no kind's scope.)
+ */
+export function placeKey(o: ObjectId): string {
+  return objectKey({ ...o, namespace: o.namespace ?? DEFAULT_NAMESPACE });
+}
+
+export function sameObject(a: ObjectId, b: ObjectId): boolean {
+  return placeKey(a) === placeKey(b);
+}
+
+export function idOf(o: RemoteObject): ObjectId {
+  return { apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name };
 }
 
 /**
@@ -97,8 +124,8 @@ export function recordKeys(o: { apiVersion?: string; kind?: string; namespace?: 
  * the records of an entry that failed to parse into `current`, so a typo prunes nothing.)
  */
 export function toPrune(previous: AppliedObject[] | undefined, current: AppliedObject[]): AppliedObject[] {
-  const keep = new Set(current.filter((a) => a.name).flatMap(recordKeys));
-  return (previous ?? []).filter((p) => mayExist(p) && !recordKeys(p).some((k) => keep.has(k)));
+  const keep = new Set(current.filter((a) => a.name).map(placeKey));
+  return (previous ?? []).filter((p) => mayExist(p) && !keep.has(placeKey(p)));
 }
 
 /**
@@ -110,7 +137,7 @@ export function toPrune(previous: AppliedObject[] | undefined, current: AppliedO
  * writes each time (the price: one applied at last just before a kill stays unknown).
  */
 export function writeAhead(previous: AppliedObject[], entries: ParsedEntry[]): AppliedObject[] | undefined {
-  const known = new Set(previous.filter((a) => a.name).flatMap(recordKeys));
+  const known = new Set(previous.filter((a) => a.name).map(placeKey));
   const pending: AppliedObject[] = entries.flatMap((e) =>
     e.objects
       .map((o) => ({
@@ -121,7 +148,7 @@ export function writeAhead(previous: AppliedObject[], entries: ParsedEntry[]): A
         name: o.metadata.name,
         state: "Pending" as const,
       }))
-      .filter((r) => !recordKeys(r).some((k) => known.has(k))),
+      .filter((r) => !known.has(placeKey(r))),
   );
   return pending.length > 0 ? [...previous, ...pending] : undefined;
 }
@@ -165,15 +192,11 @@ export function claimOf(existing: { metadata?: { annotations?: Record<string, st
   return { mine: false, otherCr: owner, message: `${what} is declared by Manifests ${owner}: left to it` };
 }
 
-/** Keys ignoring an unset namespace (the remote client puts namespaced objects in "default"). */
+/** The placeKey()s of what the entries declare. */
 export function declaredKeys(entries: ParsedEntry[]): Set<string> {
-  return new Set(
-    entries.flatMap((e) =>
-      e.objects.map((o) => objectKey({ apiVersion: o.apiVersion, kind: o.kind, namespace: o.metadata.namespace ?? "default", name: o.metadata.name })),
-    ),
-  );
+  return new Set(entries.flatMap((e) => e.objects.map((o) => placeKey(idOf(o)))));
 }
 
 export function declaredBy(keys: Set<string>, a: AppliedObject): boolean {
-  return keys.has(objectKey({ ...a, namespace: a.namespace ?? "default" }));
+  return keys.has(placeKey(a));
 }

@@ -4,7 +4,7 @@
 // keeps only the I/O.
 import type { AppliedObject, Condition } from "../crds/index.ts";
 import type { FormerTarget, ManifestsStatus, ManifestsTarget } from "../crds/manifests.ts";
-import { mayExist, recordKeys } from "./manifests.ts";
+import { mayExist, placeKey } from "./manifests.ts";
 import { apiMessage } from "../k8s/api.ts";
 
 export type ReadyCondition = Omit<Condition, "lastTransitionTime">;
@@ -31,10 +31,10 @@ export function appliedCondition(results: AppliedObject[], conflicts: string[], 
  * failures.
  */
 export function mergeForRetry(previous: AppliedObject[] | undefined, now: AppliedObject[]): AppliedObject[] {
-  const seen = new Set(now.filter((n) => n.state === "Applied").flatMap(recordKeys));
+  const seen = new Set(now.filter((n) => n.state === "Applied").map(placeKey));
   // a failure now that still "may exist" (appliedBefore) replaces one from before: no record piles up
-  const failedAgain = new Set(now.filter((n) => n.state === "Failed" && mayExist(n)).flatMap(recordKeys));
-  const replaced = (p: AppliedObject) => recordKeys(p).some((k) => seen.has(k) || (p.state === "Failed" && failedAgain.has(k)));
+  const failedAgain = new Set(now.filter((n) => n.state === "Failed" && mayExist(n)).map(placeKey));
+  const replaced = (p: AppliedObject) => seen.has(placeKey(p)) || (p.state === "Failed" && failedAgain.has(placeKey(p)));
   return [
     ...now.filter((n) => n.state === "Applied"),
     // a Pending record stays Pending: its apply may have reached the remote before contact was lost

@@ -6,7 +6,7 @@ import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { sameJson } from "../k8s/api.ts";
 import { executedNow } from "./compat.ts";
 import { describeObjects, describeTarget, formerTargetsCondition } from "./targets.ts";
-import { claimOf, type Claim, type RemoteObject } from "./manifests.ts";
+import { claimOf, idOf, sameObject, type Claim, type RemoteObject } from "./manifests.ts";
 import type { ReadyCondition } from "./outcome.ts";
 
 /**
@@ -94,12 +94,14 @@ export function nextRetryDelay(previous: number | undefined): number {
  * The record that says `obj` was applied before, in one look: its Applied record, else a Failed
  * one with appliedBefore (a re-apply that failed), else undefined. Only the Applied one vouches
  * for an object without our owner annotation (claimOf); either keeps a failed re-apply's record
- * "may exist" (failedRecord).
+ * "may exist" (failedRecord). A record of the same kind and name in another namespace is another
+ * object's (sameObject): it vouches for nothing here.
  */
 export function priorRecord(previous: AppliedObject[], obj: RemoteObject): AppliedObject | undefined {
+  const id = idOf(obj);
   let failed: AppliedObject | undefined;
   for (const a of previous) {
-    if (a.kind !== obj.kind || a.apiVersion !== obj.apiVersion || a.name !== obj.metadata.name) continue;
+    if (!sameObject(a, id)) continue;
     if (a.state === "Applied") return a;
     if (a.state === "Failed" && a.appliedBefore) failed ??= a;
   }

@@ -2,7 +2,7 @@
 // of secretRef. When the spec names another target, what was applied to the former one must be
 // deleted there (issue 15, defect 7: it was orphaned). Pure decisions; the controller does I/O.
 import type { AppliedObject, FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
-import { mayExist } from "./manifests.ts";
+import { mayExist, placeKey } from "./manifests.ts";
 
 export function targetOf(spec: { serviceUUID: string; secretRef: string }): ManifestsTarget {
   return { serviceUUID: spec.serviceUUID, secretRef: spec.secretRef };
@@ -48,12 +48,11 @@ export function retarget(
 function addRecords(formers: FormerTarget[], target: ManifestsTarget, records: AppliedObject[]): FormerTarget {
   const earlier = formers.find((f) => sameTarget(f, target));
   if (earlier) formers.splice(formers.indexOf(earlier), 1);
-  const key = (a: AppliedObject) => `${a.apiVersion}/${a.kind}/${a.namespace ?? ""}/${a.name}`;
-  const seen = new Set(records.map(key));
+  const seen = new Set(records.map(placeKey));
   return {
     serviceUUID: target.serviceUUID,
     secretRef: target.secretRef,
-    applied: [...records, ...(earlier?.applied ?? []).filter((a) => !seen.has(key(a)))],
+    applied: [...records, ...(earlier?.applied ?? []).filter((a) => !seen.has(placeKey(a)))],
   };
 }
 

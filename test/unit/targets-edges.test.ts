@@ -53,12 +53,13 @@ describe("retarget with several former targets", () => {
       { ...C, applied: [rec("z")] },
       { ...A, applied: [rec("x"), rec("v"), rec("w")] },
     ]);
-    // a record of the same name in another namespace or of another kind is another object
+    // a record of the same name in another namespace or of another kind is another object; one
+    // without a namespace is the default namespace's (placeKey): the same object
     const other: AppliedObject = { ...rec("x"), namespace: "ns2" };
     const cm = { ...rec("x"), kind: "Secret" };
-    const cluster: AppliedObject = { ...rec("x"), namespace: undefined };
-    const r2 = retarget({ target: A, applied: [rec("x")], formerTargets: [{ ...A, applied: [other, cm, cluster] }] }, D);
-    expect(r2.formerTargets).toEqual([{ ...A, applied: [rec("x"), other, cm, cluster] }]);
+    const unset: AppliedObject = { ...rec("x"), namespace: undefined };
+    const r2 = retarget({ target: A, applied: [rec("x")], formerTargets: [{ ...A, applied: [other, cm, unset] }] }, D);
+    expect(r2.formerTargets).toEqual([{ ...A, applied: [rec("x"), other, cm] }]);
   });
 
   it("nothing applied (failures, records without a name) leaves no former target", () => {
