@@ -26,10 +26,13 @@ import {
   deleteClaim,
   failedRecord,
   leaveReason,
+  leftByPrune,
   nextRetryDelay,
   nextStatus,
   orphanedMessage,
   priorRecord,
+  pruneGaveUpMessage,
+  pruneGivenUp,
   readyChanged,
   settledEvent,
   type Sighting,
@@ -177,7 +180,8 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
   let previous = moved.applied;
   /** the status the final write compares against: the CR's, or the write-ahead's */
   let base = cr.status;
-  const status = (ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[]) => writeStatus(cr, base, ready, applied, target, formerTargets);
+  const status = (ready: Omit<Condition, "lastTransitionTime">, applied: AppliedObject[], pruneLeft?: AppliedObject[]) =>
+    writeStatus(cr, base, ready, applied, target, formerTargets, pruneLeft);
 
   if (!secret.ok) {
     await status({ type: "Ready", status: "False", reason: secret.reason, message: secret.message }, previous);
@@ -280,23 +284,44 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
     return;
   }
 
-  const prune = toPrune(previous, results);
+  const pruneLeft = await pruneRemoved(client, cr, target, toPrune(previous, results));
+  results.push(...pruneLeft);
+
+  const ready = appliedCondition(results, conflicts, target.serviceUUID);
+  await status(ready, results, pruneLeft);
+  reconciled.set(key, cr.metadata!.generation!);
+  // a former target, or a removed object, given up (refused MAX_REFUSALS times) waits for a spec change
+  if (ready.status !== "True" || formerTargets.some((f) => !givenUp(f)) || pruneLeft.some((a) => !pruneGivenUp(a))) scheduleRetry(key);
+  else clearRetry(key);
+}
+
+/**
+ * Deletes the objects removed from spec.manifests; returns the records of those it could not
+ * delete (kept, retried). One the remote refused MAX_REFUSALS times in a row is no longer tried
+ * until the spec changes: a DeleteRefused Warning says so once, the Pruned condition for as long.
+ */
+async function pruneRemoved(client: KubernetesObjectApi, cr: Manifests, target: ManifestsTarget, prune: AppliedObject[]): Promise<AppliedObject[]> {
   const othersDeclare = prune.length > 0 ? await declaredByOthers(cr, target.serviceUUID) : new Set<string>();
+  const specChanged = cr.status?.observedGeneration !== cr.metadata?.generation;
+  const left: AppliedObject[] = [];
+  const givenUpNow: AppliedObject[] = [];
   for (const gone of prune) {
+    if (pruneGivenUp(gone) && !specChanged) {
+      left.push(gone);
+      continue;
+    }
     try {
       if (!(await deleteIfOurs(client, cr, gone, othersDeclare))) continue;
       await emitEvent(cr, "Normal", "Pruned", `deleted ${describeObjects([gone])} from the remote cluster (removed from spec.manifests)`);
     } catch (err) {
-      if (!notFound(err)) results.push({ ...gone, message: `could not delete: ${remoteMessage(err)}` });
+      if (notFound(err)) continue;
+      const still = leftByPrune(gone, remoteMessage(err), forbidden(err), specChanged);
+      if (pruneGivenUp(still)) givenUpNow.push(still);
+      left.push(still);
     }
   }
-
-  const ready = appliedCondition(results, conflicts, target.serviceUUID);
-  await status(ready, results);
-  reconciled.set(key, cr.metadata!.generation!);
-  // a former target given up (refused MAX_REFUSALS times) waits for a spec change
-  if (ready.status !== "True" || formerTargets.some((f) => !givenUp(f))) scheduleRetry(key);
-  else clearRetry(key);
+  if (givenUpNow.length > 0) await emitEvent(cr, "Warning", "DeleteRefused", pruneGaveUpMessage(givenUpNow, target));
+  return left;
 }
 
 /** status.target unless the new secretRef holds the same token for the same service (same cluster). */
@@ -393,8 +418,9 @@ async function writeStatus(
   applied: AppliedObject[],
   target: ManifestsTarget,
   formerTargets: FormerTarget[],
+  pruneLeft?: AppliedObject[],
 ): Promise<void> {
-  const status = nextStatus(old, cr.metadata?.generation, ready, applied, target, formerTargets);
+  const status = nextStatus(old, cr.metadata?.generation, ready, applied, target, formerTargets, undefined, pruneLeft);
   if (!status) return;
   try {
     wrote(

@@ -195,6 +195,8 @@ const appliedObjects = {
       message: { type: "string" },
       // a Failed record of an object applied before: it may still be in the remote cluster
       appliedBefore: { type: "boolean" },
+      // prunes of it in a row that the remote refused (403): no longer tried at 5, until the spec changes
+      refusals: { type: "integer" },
     },
   },
 };

@@ -25,6 +25,11 @@ export interface AppliedObject {
    * and moved by a retarget like an Applied one (only if it carries our annotation).
    */
   appliedBefore?: boolean;
+  /**
+   * An object removed from spec.manifests that the remote refused (403) to let us delete, this many
+   * prunes in a row: at MAX_REFUSALS it is no longer tried until the spec changes (condition Pruned)
+   */
+  refusals?: number;
 }
 
 /** Where objects were applied: the service and the Secret whose token reaches it (never the token). */

@@ -5,7 +5,7 @@ import { setCondition, type AppliedObject, type ManifestsStatus } from "../crds/
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { sameJson } from "../k8s/api.ts";
 import { executedNow } from "./compat.ts";
-import { describeObjects, describeTarget, formerTargetsCondition } from "./targets.ts";
+import { describeObjects, describeTarget, formerTargetsCondition, MAX_REFUSALS } from "./targets.ts";
 import { claimOf, idOf, sameObject, type Claim, type RemoteObject } from "./manifests.ts";
 import type { ReadyCondition } from "./outcome.ts";
 
@@ -40,11 +40,15 @@ export function nextStatus(
   target: ManifestsTarget,
   formerTargets: FormerTarget[],
   now = new Date(),
+  pruneLeft?: AppliedObject[],
 ): StatusPatch | undefined {
   const prev = old ?? {};
   let conditions = setCondition(prev.conditions, { ...ready, observedGeneration: generation }, now);
   if (formerTargets.length > 0 || conditions.some((c) => c.type === "FormerTargetsCleared"))
     conditions = setCondition(conditions, { ...formerTargetsCondition(formerTargets), observedGeneration: generation }, now);
+  // like FormerTargetsCleared, Pruned appears once a prune leaves something (undefined: no prune was tried)
+  if (pruneLeft && (pruneLeft.length > 0 || conditions.some((c) => c.type === "Pruned")))
+    conditions = setCondition(conditions, { ...prunedCondition(pruneLeft), observedGeneration: generation }, now);
   const status: StatusPatch = {
     observedGeneration: generation,
     conditions,
@@ -149,4 +153,53 @@ export function leaveReason(claim: Claim, declaredByOther: boolean, a: AppliedOb
 /** The RemoteObjectsOrphaned warning when deleting a CR could not delete what it left in a target. */
 export function orphanedMessage(left: AppliedObject[], target: ManifestsTarget, problem: string | undefined): string {
   return `could not delete ${describeObjects(left)} from ${describeTarget(target)} (${problem}); they were left in that remote cluster`;
+}
+
+/**
+ * Whether a record that prune could not delete is no longer tried: the remote refused (403) it
+ * MAX_REFUSALS times in a row. As for a former target (givenUp), until the spec changes, and once
+ * more when the CR is deleted.
+ */
+export function pruneGivenUp(a: AppliedObject): boolean {
+  return (a.refusals ?? 0) >= MAX_REFUSALS;
+}
+
+/**
+ * The record prune keeps after a delete that failed, tried again later. Refusals in a row are
+ * counted when the remote refused (403), from 1 again after a spec change, and forgotten after
+ * any other failure (an unreachable remote, a 500: retried for ever).
+ */
+export function leftByPrune(gone: AppliedObject, problem: string, refused: boolean, specChanged: boolean): AppliedObject {
+  const { refusals, ...record } = gone;
+  const left: AppliedObject = { ...record, message: `could not delete: ${problem}` };
+  return refused ? { ...left, refusals: (specChanged ? 0 : (refusals ?? 0)) + 1 } : left;
+}
+
+const PRUNE_HINT = "grant get and delete on them there and change the Manifests' spec to retry";
+
+/**
+ * The Pruned condition: whether objects removed from spec.manifests are still in the remote
+ * cluster (`left`: the records prune could not delete). DeleteRefused when none of them is
+ * retried (pruneGivenUp); Ready says nothing about them (every object of the spec is applied).
+ */
+export function prunedCondition(left: AppliedObject[]): { type: string; status: "True" | "False"; reason: string; message: string } {
+  if (left.length === 0) return { type: "Pruned", status: "True", reason: "Deleted", message: "every object removed from spec.manifests is deleted" };
+  const stopped = left.every(pruneGivenUp);
+  return {
+    type: "Pruned",
+    status: "False",
+    reason: stopped ? "DeleteRefused" : "DeletePending",
+    message: left
+      .map(
+        (a) =>
+          `${describeObjects([a])}: ${a.message ?? "could not delete"}` + (pruneGivenUp(a) ? `; refused ${a.refusals} times in a row, no longer retried` : ""),
+      )
+      .join("; ")
+      .concat(stopped ? `; removed from spec.manifests but left in the remote cluster (${PRUNE_HINT})` : "; removed from spec.manifests, retrying"),
+  };
+}
+
+/** The DeleteRefused Warning when prune gives up records (pruneGivenUp): once, naming them, where, and the refusal. */
+export function pruneGaveUpMessage(given: AppliedObject[], target: ManifestsTarget): string {
+  return `${describeObjects(given)} removed from spec.manifests but left in ${describeTarget(target)}: ${given[0].message}; refused ${MAX_REFUSALS} times in a row, no longer retried (${PRUNE_HINT})`;
 }

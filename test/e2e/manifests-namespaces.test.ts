@@ -1,8 +1,10 @@
-// A corner of the Manifests controller between two real API servers (set up like
+// Two corners of the Manifests controller between two real API servers (set up like
 // test/e2e/manifests.test.ts: the module on the control cluster, `entangle agent api-proxy` for
 // the managed one, a relay that holds no token):
 // - a record names its namespace: one applied in default never vouches for a user's object of
-//   the same kind and name in another namespace (lib/remote/manifests.ts sameObject).
+//   the same kind and name in another namespace (lib/remote/manifests.ts sameObject);
+// - an object removed from the spec that the remote refuses (403) to delete is retried
+//   MAX_REFUSALS times, then left with the Pruned condition and one DeleteRefused Event.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newToken } from "../../lib/p2p/token.ts";
 import { seedObject } from "../helpers/seed.ts";
@@ -21,6 +23,7 @@ let relayAddr = "";
 const proxies: AgentProcess[] = [];
 
 const ready = (o: Any) => o.status?.conditions?.find((c: Any) => c.type === "Ready");
+const condition = (o: Any, type: string) => o.status?.conditions?.find((c: Any) => c.type === type);
 const manifests = (name: string, service: string, entries: string[]) =>
   JSON.stringify({
     apiVersion: "entangle-proxy.kairos.io/v1alpha1",
@@ -52,6 +55,10 @@ const settled = (name: string, what: string) =>
     60_000,
   );
 
+async function eventsOf(uid: string, reason: string): Promise<Any[]> {
+  return (await getJson(control, ["events", "-n", "default", "--field-selector", `involvedObject.uid=${uid},reason=${reason}`])).items;
+}
+
 const managedHas = async (name: string, namespace: string) => (await kubectl(managed, ["get", "configmap", name, "-n", namespace])).code === 0;
 
 beforeAll(async () => {
@@ -71,7 +78,7 @@ afterAll(async () => {
   if (process.env.ENTANGLE_KEEP_CLUSTER !== "1") await run("bash", ["hack/cluster.sh", "down", MANAGED]);
 });
 
-describe("Manifests: namespaces", { timeout: 180_000 }, () => {
+describe("Manifests: namespaces and refused prunes", { timeout: 180_000 }, () => {
   it("a record in one namespace never vouches for the same kind and name in another: a user's twin is neither taken over nor deleted", async () => {
     await kubectl(managed, ["delete", "namespace", "twin-b", "--wait=true"]);
     await kc(managed, ["create", "namespace", "twin-b"]);
@@ -95,5 +102,62 @@ describe("Manifests: namespaces", { timeout: 180_000 }, () => {
     await until("default/twin deleted with the CR", async () => !(await managedHas("twin", "default")), 30_000);
     expect((await getJson(managed, ["configmap", "twin", "-n", "twin-b"])).data).toEqual({ value: "users" });
     await kc(managed, ["delete", "namespace", "twin-b", "--wait=false"]);
+  });
+
+  it("an object removed from the spec that the remote refuses (403) to delete: given up after 5 attempts, with the Pruned condition and one Event; Ready stays True", async () => {
+    // foo-p impersonates entangle-p, who may do everything with ConfigMaps of prune-p but delete them
+    await kubectl(managed, ["delete", "namespace", "prune-p", "--wait=true"]);
+    await kc(managed, ["create", "namespace", "prune-p"]);
+    await kc(managed, ["create", "role", "entangle-p", "--verb=get,list,watch,create,update,patch", "--resource=configmaps", "-n", "prune-p"]);
+    await kc(managed, ["create", "rolebinding", "entangle-p", "--role=entangle-p", "--user=entangle-p", "-n", "prune-p"]);
+    await startApiProxy("foo-p", ["--as", "entangle-p"]);
+    await kc(control, ["apply", "-f", "-"], manifests("prunes", "foo-p", [configMap("kept-p", "prune-p"), configMap("gone-p", "prune-p")]));
+    expect(ready(await settled("prunes", "prunes applied through foo-p"))?.status).toBe("True");
+    await kc(control, ["apply", "-f", "-"], manifests("prunes", "foo-p", [configMap("kept-p", "prune-p")]));
+    const stopped = await until(
+      "Pruned=False, DeleteRefused",
+      async () => {
+        const o = await crStatus("prunes");
+        return condition(o, "Pruned")?.reason === "DeleteRefused" && o;
+      },
+      90_000,
+    );
+    expect(condition(stopped, "Pruned")).toMatchObject({
+      status: "False",
+      message: expect.stringMatching(
+        /^ConfigMap prune-p\/gone-p: could not delete: .*forbidden.*; refused 5 times in a row, no longer retried; removed from spec.manifests but left in the remote cluster \(grant get and delete/,
+      ),
+    });
+    expect(ready(stopped)).toMatchObject({ status: "True", reason: "Applied" });
+    expect(stopped.status.executed).toBe(true);
+    expect(stopped.status.applied.map((a: Any) => [a.name, a.state, a.refusals])).toEqual([
+      ["kept-p", "Applied", undefined],
+      ["gone-p", "Applied", 5],
+    ]);
+    const uid = stopped.metadata.uid;
+    const refused = await until("DeleteRefused event", async () => (await eventsOf(uid, "DeleteRefused")).length > 0 && eventsOf(uid, "DeleteRefused"));
+    expect(refused[0]).toMatchObject({
+      type: "Warning",
+      message: expect.stringMatching(/^ConfigMap prune-p\/gone-p removed from spec.manifests but left in service foo-p .*forbidden.*refused 5 times in a row/),
+    });
+    // no more attempts: two resyncs later, the same single Event and refusal count
+    await new Promise((r) => setTimeout(r, 7_000));
+    expect((await eventsOf(uid, "DeleteRefused")).map((e) => e.count ?? 1)).toEqual([1]);
+    expect((await crStatus("prunes")).status.applied[1].refusals).toBe(5);
+    expect(await managedHas("gone-p", "prune-p")).toBe(true);
+    // delete granted and the spec changed: tried again, deleted, Pruned=True
+    await kc(managed, ["create", "role", "entangle-p-delete", "--verb=delete", "--resource=configmaps", "-n", "prune-p"]);
+    await kc(managed, ["create", "rolebinding", "entangle-p-delete", "--role=entangle-p-delete", "--user=entangle-p", "-n", "prune-p"]);
+    await kc(control, ["apply", "-f", "-"], manifests("prunes", "foo-p", [configMap("kept-p", "prune-p", "again")]));
+    await until("gone-p pruned", async () => !(await managedHas("gone-p", "prune-p")), 60_000);
+    const cleared = await until("Pruned=True", async () => {
+      const o = await crStatus("prunes");
+      return condition(o, "Pruned")?.status === "True" && o;
+    });
+    expect(condition(cleared, "Pruned")).toMatchObject({ reason: "Deleted" });
+    expect(cleared.status.applied.map((a: Any) => a.name)).toEqual(["kept-p"]);
+    await kc(control, ["delete", MF, "prunes", "-n", "default", "--timeout=60s"]);
+    await until("kept-p deleted with the CR", async () => !(await managedHas("kept-p", "prune-p")), 30_000);
+    await kc(managed, ["delete", "namespace", "prune-p", "--wait=false"]);
   });
 });

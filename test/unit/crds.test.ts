@@ -129,8 +129,9 @@ describe("CRDs", () => {
     expect(spec.properties.manifests).toMatchObject({ type: "array", items: { type: "string" } });
     const applied = (schemaOf(manifestsCrd).properties.status as Any).properties.applied.items;
     expect(applied.properties.state.enum).toEqual(["Applied", "Failed", "Pending"]);
-    expect(Object.keys(applied.properties)).toEqual(["index", "apiVersion", "kind", "namespace", "name", "state", "message", "appliedBefore"]);
+    expect(Object.keys(applied.properties)).toEqual(["index", "apiVersion", "kind", "namespace", "name", "state", "message", "appliedBefore", "refusals"]);
     expect(applied.properties.appliedBefore).toEqual({ type: "boolean" });
+    expect(applied.properties.refusals).toEqual({ type: "integer" });
   });
 
   it("status schemas and printer columns", () => {
