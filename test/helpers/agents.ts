@@ -17,6 +17,8 @@ export class AgentProcess {
   readonly stderr: string[] = [];
   private waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   readonly exited: Promise<number | null>;
+  /** the process has exited and its stdout and stderr are closed */
+  private readonly closed: Promise<void>;
 
   readonly child: ChildProcess;
 
@@ -34,6 +36,7 @@ export class AgentProcess {
       this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
     });
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    this.closed = new Promise((resolve) => child.once("close", () => resolve()));
   }
 
   // An agent starts in about a second on an idle machine and in tens of seconds on two cores
@@ -42,8 +45,16 @@ export class AgentProcess {
     const found = this.lines.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for log line${this.exitNote()}; last lines:\n${this.lastStderr()}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`${why}${this.exitNote()}; last lines:\n${this.lastStderr()}`));
+      };
+      const timer = setTimeout(() => fail("timed out waiting for log line"), timeoutMs);
+      const waiter = { pred, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
+      this.waiters.push(waiter);
+      // 'close' comes after the agent's last stderr line: a line not seen by then never comes
+      void this.closed.then(() => this.waiters.includes(waiter) && fail("the agent ended without that log line"));
     });
   }
 
