@@ -7,9 +7,22 @@ import { K8s, Log } from "pepr";
 import type { KubernetesObjectApi, KubernetesObject } from "@kubernetes/client-node";
 import { Manifests, type AppliedObject, type Condition, type ManifestsStatus } from "../crds/index.ts";
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
-import { claimOf, declaredBy, holdsAll, keptRecords, ownerId, parseEntries, toPrune, withOwner, writeAhead, type RemoteObject } from "../remote/manifests.ts";
+import {
+  claimOf,
+  declaredBy,
+  holdsAll,
+  keptRecords,
+  ownerId,
+  parseEntries,
+  placed,
+  toPrune,
+  withOwner,
+  writeAhead,
+  type ParsedEntry,
+  type RemoteObject,
+} from "../remote/manifests.ts";
 import { TunnelPool, agentTunnels } from "../remote/tunnels.ts";
-import { applyObject, createUnread, deleteRemote, kubeClient, listRemote, missingKind, readRemote, refOf } from "../remote/client.ts";
+import { applyObject, createUnread, deleteRemote, kubeClient, listRemote, missingKind, namespacedKind, readRemote, refOf } from "../remote/client.ts";
 import { forbidden } from "../remote/fallback.ts";
 import { afterAttempt, describeObjects, describeTarget, effectiveTarget, gaveUpMessage, givenUp, retarget, targetOf } from "../remote/targets.ts";
 import { checkTokenSecret, type SecretCheck } from "../k8s/secrets.ts";
@@ -189,7 +202,6 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
     return;
   }
 
-  const parsed = parseEntries(cr.spec?.manifests);
   const results: AppliedObject[] = [];
   let client: KubernetesObjectApi;
   try {
@@ -199,6 +211,7 @@ async function reconcileNow(cr: Manifests, snapshot?: RemoteSnapshot): Promise<v
     scheduleRetry(key);
     return;
   }
+  const parsed = await placeEntries(client, parseEntries(cr.spec?.manifests));
 
   // objects no record names yet are recorded Pending before any apply (one more status write
   // when a reconcile adds objects, none on a resync): killed between an apply and the status
@@ -322,6 +335,25 @@ async function pruneRemoved(client: KubernetesObjectApi, cr: Manifests, target: 
   }
   if (givenUpNow.length > 0) await emitEvent(cr, "Warning", "DeleteRefused", pruneGaveUpMessage(givenUpNow, target));
   return left;
+}
+
+/**
+ * The entries' objects as they will be applied, before anything is recorded (placed): a
+ * cluster-scoped kind's without the namespace its YAML may name. Each kind is looked up once (the
+ * client keeps the answers for the apply's missingKind); after a look-up that fails, the rest
+ * stay as written and the apply reports the failure.
+ */
+async function placeEntries(client: KubernetesObjectApi, entries: ParsedEntry[]): Promise<ParsedEntry[]> {
+  const scopes = new Map<string, boolean | undefined>();
+  try {
+    for (const obj of entries.flatMap((e) => e.objects)) {
+      const kind = `${obj.apiVersion}/${obj.kind}`;
+      if (!scopes.has(kind)) scopes.set(kind, await namespacedKind(client, obj));
+    }
+  } catch {
+    // reported by the apply
+  }
+  return entries.map((e) => ({ ...e, objects: e.objects.map((o) => placed(o, scopes.get(`${o.apiVersion}/${o.kind}`))) }));
 }
 
 /** status.target unless the new secretRef holds the same token for the same service (same cluster). */

@@ -80,6 +80,20 @@ export async function missingKind(client: KubernetesObjectApi, obj: RemoteObject
   }
 }
 
+/**
+ * Whether the remote serves `obj`'s kind per namespace, or undefined if it does not serve it
+ * (missingKind says why). Cached by the client like missingKind's look-up, which it precedes.
+ */
+export async function namespacedKind(client: KubernetesObjectApi, obj: RemoteObject): Promise<boolean | undefined> {
+  try {
+    const resource = await answer(client, (client as unknown as KindLookup).resource(obj.apiVersion, obj.kind), `look up ${obj.kind}`);
+    return (resource as { namespaced?: boolean } | undefined)?.namespaced;
+  } catch (err) {
+    if (notFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /** What the Kubernetes client needs to address an object we recorded in status. */
 export function refOf(a: AppliedObject): KubernetesObject {
   return { apiVersion: a.apiVersion, kind: a.kind, metadata: { name: a.name, namespace: a.namespace } };

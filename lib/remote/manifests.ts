@@ -104,8 +104,7 @@ export const DEFAULT_NAMESPACE = "default";
  * namespace is a spec object's without one (Pending, or Failed before any apply) or a
  * cluster-scoped object's (the API server's answer names none); both are the object without a
  * namespace, so it never stands for (vouches for, keeps or prunes) one in another namespace.
- * (A cluster-scoped object's YAML that names a namespace other than DEFAULT_NAMESPACE is not
- * matched to its record: the rule knows no kind's scope.)
+ * (A cluster-scoped object's YAML may name a namespace: the controller drops it first, placed.)
  */
 export function placeKey(o: ObjectId): string {
   return objectKey({ ...o, namespace: o.namespace ?? DEFAULT_NAMESPACE });
@@ -113,6 +112,18 @@ export function placeKey(o: ObjectId): string {
 
 export function sameObject(a: ObjectId, b: ObjectId): boolean {
   return placeKey(a) === placeKey(b);
+}
+
+/**
+ * `obj` as the API server keeps it: an object of a cluster-scoped kind (`namespaced` false) has no
+ * namespace, whatever its YAML says (the server drops it). Its records name none, so its spec
+ * object must not either: a Pending record of it in "elsewhere" was pruned, deleting it right
+ * after its apply at every reconcile. `namespaced` undefined (kind unknown): as written.
+ */
+export function placed(obj: RemoteObject, namespaced: boolean | undefined): RemoteObject {
+  if (namespaced !== false || obj.metadata.namespace === undefined) return obj;
+  const { namespace: _dropped, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 export function idOf(o: RemoteObject): ObjectId {

@@ -1,8 +1,9 @@
-// Two corners of the Manifests controller between two real API servers (set up like
+// Corners of the Manifests controller between two real API servers (set up like
 // test/e2e/manifests.test.ts: the module on the control cluster, `entangle agent api-proxy` for
 // the managed one, a relay that holds no token):
 // - a record names its namespace: one applied in default never vouches for a user's object of
 //   the same kind and name in another namespace (lib/remote/manifests.ts sameObject);
+// - a cluster-scoped object has none, whatever its YAML says (placed);
 // - an object removed from the spec that the remote refuses (403) to delete is retried
 //   MAX_REFUSALS times, then left with the Pruned condition and one DeleteRefused Event.
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -102,6 +103,22 @@ describe("Manifests: namespaces and refused prunes", { timeout: 180_000 }, () =>
     await until("default/twin deleted with the CR", async () => !(await managedHas("twin", "default")), 30_000);
     expect((await getJson(managed, ["configmap", "twin", "-n", "twin-b"])).data).toEqual({ value: "users" });
     await kc(managed, ["delete", "namespace", "twin-b", "--wait=false"]);
+  });
+
+  it("a cluster-scoped object whose YAML names a namespace (the API server drops it) is applied once and stays: not pruned after its apply", async () => {
+    const role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: entangle-scoped, namespace: elsewhere}\nrules: []\n";
+    await kc(control, ["apply", "-f", "-"], manifests("scoped", "foo", [role]));
+    const cr = await settled("scoped", "scoped applied");
+    expect(ready(cr)?.status).toBe("True");
+    expect(cr.status.applied).toEqual([
+      { index: 0, apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", name: "entangle-scoped", state: "Applied" },
+    ]);
+    const first = await until("ClusterRole applied", () => getJson(managed, ["clusterrole", "entangle-scoped"]));
+    await new Promise((r) => setTimeout(r, 7_000)); // two resyncs
+    expect((await getJson(managed, ["clusterrole", "entangle-scoped"])).metadata.uid).toBe(first.metadata.uid);
+    expect(await eventsOf(cr.metadata.uid, "Pruned")).toEqual([]);
+    await kc(control, ["delete", MF, "scoped", "-n", "default", "--timeout=60s"]);
+    await until("ClusterRole deleted with the CR", async () => (await kubectl(managed, ["get", "clusterrole", "entangle-scoped"])).code !== 0, 30_000);
   });
 
   it("an object removed from the spec that the remote refuses (403) to delete: given up after 5 attempts, with the Pruned condition and one Event; Ready stays True", async () => {

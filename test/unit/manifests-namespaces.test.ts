@@ -4,7 +4,7 @@
 // (test/e2e/manifests-namespaces.test.ts shows it against a real API server).
 import { describe, expect, it } from "vitest";
 import type { AppliedObject } from "../../lib/crds/manifests.ts";
-import { declaredBy, declaredKeys, keptRecords, parseEntries, placeKey, sameObject, toPrune, writeAhead } from "../../lib/remote/manifests.ts";
+import { declaredBy, declaredKeys, keptRecords, parseEntries, placed, placeKey, sameObject, toPrune, writeAhead } from "../../lib/remote/manifests.ts";
 import { mergeForRetry } from "../../lib/remote/outcome.ts";
 import { priorRecord } from "../../lib/remote/status.ts";
 
@@ -54,5 +54,26 @@ describe("keeping, pruning and declaring go by namespace too", () => {
     expect(mergeForRetry([rec("x", "a")], [rec("x", "b")]).map((r) => r.namespace)).toEqual(["b", "a"]);
     const keys = declaredKeys(parseEntries([yaml("x", "b"), yaml("y")]));
     expect([declaredBy(keys, rec("x", "a")), declaredBy(keys, rec("x", "b")), declaredBy(keys, rec("y", "default"))]).toEqual([false, true, true]);
+  });
+});
+
+describe("placed: a spec object as the API server keeps it", () => {
+  const role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "r", namespace: "elsewhere" } };
+  const applied = { index: 0, apiVersion: role.apiVersion, kind: role.kind, name: "r", state: "Applied" } as AppliedObject;
+
+  it("a cluster-scoped kind's namespace is dropped; a namespaced or unknown kind's is kept", () => {
+    expect(placed(role, false).metadata).toEqual({ name: "r" });
+    expect(placed(role, true)).toBe(role);
+    expect(placed(role, undefined)).toBe(role);
+    expect(placed(obj("x", "a"), true)).toEqual(obj("x", "a"));
+  });
+
+  it("placed, its Pending record is its Applied one (the API server's answer names no namespace): nothing to prune or record again", () => {
+    const [entry] = parseEntries(["apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r, namespace: elsewhere}\n"]);
+    const asWritten = writeAhead([applied], [entry])!;
+    expect(toPrune(asWritten, [applied])).toEqual([{ ...applied, namespace: "elsewhere", state: "Pending" }]); // the object deleted after its apply
+    const place = { ...entry, objects: entry.objects.map((o) => placed(o, false)) };
+    expect(writeAhead([applied], [place])).toBeUndefined();
+    expect(priorRecord([applied], place.objects[0])).toEqual(applied);
   });
 });
