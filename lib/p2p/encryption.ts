@@ -16,14 +16,10 @@ const SMALL_FRAME = 16 * 1024;
 const PKCS8_X25519 = Buffer.from("302e020100300506032b656e04220420", "hex");
 const SPKI_X25519 = Buffer.from("302a300506032b656e032100", "hex");
 
-function chunks(data: Uint8Array | Uint8ArrayList): Iterable<Uint8Array> {
-  return data instanceof Uint8Array ? [data] : data;
-}
-
 export const aesGcmCrypto: ICryptoInterface = {
   hashSHA256(data) {
     const h = createHash("sha256");
-    for (const c of chunks(data)) h.update(c);
+    for (const c of data instanceof Uint8Array ? [data] : chunksOf(data)) h.update(c);
     return h.digest();
   },
   // Noise's HKDF (RFC 5869 with the chaining key as salt), three outputs
