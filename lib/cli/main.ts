@@ -101,6 +101,14 @@ async function runAgent(role: Role, opts: CommonOpts, name: string = role.mode, 
   // A promise rejected with nobody to hear it (a bug in our code or a library's, e.g. in a stream
   // handler) would, by Node's default, end the process and every tunnel in it: say so and go on.
   process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection (a bug: please report it); the agent goes on"));
+  // A throw nobody caught leaves the process in an unknown state, so it still ends, but with its
+  // reason as the last log line and the pod's termination message (AgentFailed), not a stack trace
+  // whose last line is Node's version.
+  process.on("uncaughtException", (err) => {
+    log.fatal({ err }, "uncaught exception (a bug: please report it); the agent exits");
+    writeTerminationMessage(`entangle: internal error: ${err.message}`);
+    process.exit(1);
+  });
   const agent = new Agent({
     role,
     token,
