@@ -5,7 +5,7 @@ import { setCondition, type AppliedObject, type ManifestsStatus } from "../crds/
 import type { FormerTarget, ManifestsTarget } from "../crds/manifests.ts";
 import { sameJson } from "../k8s/api.ts";
 import { executedNow } from "./compat.ts";
-import { describeObjects, describeTarget, formerTargetsCondition, MAX_REFUSALS } from "./targets.ts";
+import { describeObjects, describeTarget, formerTargetsCondition, leftCondition, MAX_REFUSALS, type LeftCondition } from "./targets.ts";
 import { claimOf, idOf, sameObject, type Claim, type RemoteObject } from "./manifests.ts";
 import type { ReadyCondition } from "./outcome.ts";
 
@@ -182,21 +182,13 @@ const PRUNE_HINT = "grant get and delete on them there and change the Manifests'
  * cluster (`left`: the records prune could not delete). DeleteRefused when none of them is
  * retried (pruneGivenUp); Ready says nothing about them (every object of the spec is applied).
  */
-export function prunedCondition(left: AppliedObject[]): { type: string; status: "True" | "False"; reason: string; message: string } {
-  if (left.length === 0) return { type: "Pruned", status: "True", reason: "Deleted", message: "every object removed from spec.manifests is deleted" };
-  const stopped = left.every(pruneGivenUp);
-  return {
-    type: "Pruned",
-    status: "False",
-    reason: stopped ? "DeleteRefused" : "DeletePending",
-    message: left
-      .map(
-        (a) =>
-          `${describeObjects([a])}: ${a.message ?? "could not delete"}` + (pruneGivenUp(a) ? `; refused ${a.refusals} times in a row, no longer retried` : ""),
-      )
-      .join("; ")
-      .concat(stopped ? `; removed from spec.manifests but left in the remote cluster (${PRUNE_HINT})` : "; removed from spec.manifests, retrying"),
-  };
+export function prunedCondition(left: AppliedObject[]): LeftCondition {
+  return leftCondition("Pruned", left, {
+    cleared: "every object removed from spec.manifests is deleted",
+    line: (a) => `${describeObjects([a])}: ${a.message ?? "could not delete"}`,
+    givenUp: pruneGivenUp,
+    tail: (stopped) => (stopped ? `; removed from spec.manifests but left in the remote cluster (${PRUNE_HINT})` : "; removed from spec.manifests, retrying"),
+  });
 }
 
 /** The DeleteRefused Warning when prune gives up records (pruneGivenUp): once, naming them, where, and the refusal. */

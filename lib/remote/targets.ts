@@ -100,23 +100,36 @@ export function gaveUpMessage(f: FormerTarget): string {
   return `${describeObjects(f.applied)} left in ${describeTarget(f)}: ${f.message}; refused ${f.refusals} times in a row, no longer retried (${RETRY_HINT})`;
 }
 
-/** The condition that says whether former targets still hold objects of this CR (DeleteRefused: none of them is retried). */
-export function formerTargetsCondition(formers: FormerTarget[]): { type: string; status: "True" | "False"; reason: string; message: string } {
-  if (formers.length === 0) return { type: "FormerTargetsCleared", status: "True", reason: "Deleted", message: "no objects left in a former target" };
-  const stopped = formers.every(givenUp);
+export type LeftCondition = { type: string; status: "True" | "False"; reason: string; message: string };
+
+/**
+ * A condition on objects a deletion left behind (Pruned, FormerTargetsCleared): True/Deleted when
+ * nothing is left, else False, DeleteRefused when every item is given up and DeletePending while
+ * some are retried; each item's line says when it is no longer retried, `tail` what to do.
+ */
+export function leftCondition<T extends { refusals?: number }>(
+  type: string,
+  left: T[],
+  o: { cleared: string; line: (t: T) => string; givenUp: (t: T) => boolean; tail: (stopped: boolean) => string },
+): LeftCondition {
+  if (left.length === 0) return { type, status: "True", reason: "Deleted", message: o.cleared };
+  const stopped = left.every(o.givenUp);
   return {
-    type: "FormerTargetsCleared",
+    type,
     status: "False",
     reason: stopped ? "DeleteRefused" : "DeletePending",
-    message: formers
-      .map(
-        (f) =>
-          `${describeObjects(f.applied)} left in ${describeTarget(f)}${f.message ? `: ${f.message}` : ""}` +
-          (givenUp(f) ? `; refused ${f.refusals} times in a row, no longer retried` : ""),
-      )
-      .join("; ")
-      .concat(stopped ? `; ${RETRY_HINT}` : "; retrying (annotate the Manifests entangle-proxy.kairos.io/orphan=true to leave them)"),
+    message: left.map((t) => o.line(t) + (o.givenUp(t) ? `; refused ${t.refusals} times in a row, no longer retried` : "")).join("; ") + o.tail(stopped),
   };
+}
+
+/** The condition that says whether former targets still hold objects of this CR (DeleteRefused: none of them is retried). */
+export function formerTargetsCondition(formers: FormerTarget[]): LeftCondition {
+  return leftCondition("FormerTargetsCleared", formers, {
+    cleared: "no objects left in a former target",
+    line: (f) => `${describeObjects(f.applied)} left in ${describeTarget(f)}${f.message ? `: ${f.message}` : ""}`,
+    givenUp,
+    tail: (stopped) => (stopped ? `; ${RETRY_HINT}` : "; retrying (annotate the Manifests entangle-proxy.kairos.io/orphan=true to leave them)"),
+  });
 }
 
 /**
