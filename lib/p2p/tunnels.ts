@@ -242,17 +242,22 @@ export function warmStreams(node: Libp2p): WarmStreams<Connection> {
   });
 }
 
-/** Parsing a peer id costs 0.15-0.2 ms (a multihash decode): once per provider, not per client. */
-const peerIds = new Map<string, PeerId>();
-function peerId(peer: string): PeerId {
-  let id = peerIds.get(peer);
-  if (id === undefined) {
-    if (peerIds.size >= 1024) peerIds.clear(); // providers are few; bound it anyway
-    id = peerIdFromString(peer);
-    peerIds.set(peer, id);
-  }
-  return id;
+/** `make` once per key, not per call; the keys are few (providers, tags): bounded anyway at `limit`. */
+function memo<T>(limit: number, make: (key: string) => T): (key: string) => T {
+  const made = new Map<string, T>();
+  return (key) => {
+    let value = made.get(key);
+    if (value === undefined) {
+      if (made.size >= limit) made.clear();
+      value = make(key);
+      made.set(key, value);
+    }
+    return value;
+  };
 }
+
+/** Parsing a peer id costs 0.15-0.2 ms (a multihash decode): once per provider, not per client. */
+const peerId: (peer: string) => PeerId = memo(1024, peerIdFromString);
 
 /** A negotiated tunnel stream to the peer (no tag sent yet). */
 async function negotiate(node: Libp2p, peer: string, signal: AbortSignal): Promise<Warm<Connection>> {
@@ -267,16 +272,7 @@ async function negotiate(node: Libp2p, peer: string, signal: AbortSignal): Promi
  * with the tunnel id were ~20 µs of a new connection's CPU on the connect side). Only copied from:
  * a stream keeps what it is sent.
  */
-const tagBuffers = new Map<string, Buffer>();
-function tagBytes(tag: string): Buffer {
-  let bytes = tagBuffers.get(tag);
-  if (bytes === undefined) {
-    if (tagBuffers.size >= 16) tagBuffers.clear(); // an agent has one tag; bound it anyway
-    bytes = Buffer.from(tag, "hex");
-    tagBuffers.set(tag, bytes);
-  }
-  return bytes;
-}
+const tagBytes = memo(16, (tag) => Buffer.from(tag, "hex"));
 
 /** The provider answered with a status other than OK: another stream to it would get the same. */
 class Refused extends Error {}
